@@ -1,0 +1,147 @@
+"""Options and helpers shared by the subcommands (argparse never leaves the CLI)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from simulinterp.lang import LanguageError, check_pair
+from simulinterp.llm.base import LLMBackend, LLMError
+from simulinterp.llm.factory import BACKENDS, ModelConfig, build_backend
+from simulinterp.llm.models import ModelNotFoundError, cache_dir
+from simulinterp.policy import POLICIES, Policy, make_policy
+from simulinterp.translate import TranslatorConfig
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one clear line, with an exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.code = code
+
+
+def add_direction(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="source_lang", default="zh", help="source language (zh, en)")
+    parser.add_argument("--to", dest="target_lang", default="en", help="target language (zh, en)")
+
+
+def add_policy(parser: argparse.ArgumentParser, default: str = "clause") -> None:
+    group = parser.add_argument_group("policy (the latency knob is the option the policy takes)")
+    names = ", ".join(f"{n} ({s.help})" for n, s in POLICIES.items())
+    group.add_argument(
+        "--policy", default=default, choices=list(POLICIES), metavar="NAME", help=names
+    )
+    group.add_argument("--k", type=int, help="wait-k: source units to wait")
+    group.add_argument("--n", type=int, help="local-agreement: hypotheses that must agree")
+    group.add_argument("--threshold", type=float, help="confidence: lowest token log-probability")
+    group.add_argument("--max-wait", type=int, help="clause: most units without a commit (0: none)")
+
+
+def add_model(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--backend", default="llamacpp", choices=BACKENDS)
+    group.add_argument(
+        "--model",
+        default="default",
+        help="packaged preset (default: Qwen2.5 0.5B; quality: 1.5B) or a path (GGUF / checkpoint)",
+    )
+    group.add_argument("--adapter", help="LoRA adapter directory (transformers backend)")
+    group.add_argument("--base-url", help="OpenAI-compatible server (openai backend)")
+    group.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
+
+
+def direction(args: argparse.Namespace) -> tuple[str, str]:
+    try:
+        return check_pair(args.source_lang, args.target_lang)
+    except LanguageError as err:
+        raise CliError(str(err)) from err
+
+
+def knob_of(args: argparse.Namespace, policy: str) -> float | None:
+    name = POLICIES[policy].knob
+    return None if name is None else getattr(args, name, None)
+
+
+def policy_from(args: argparse.Namespace, knob: float | None = None) -> Policy:
+    try:
+        return make_policy(args.policy, knob if knob is not None else knob_of(args, args.policy))
+    except ValueError as err:
+        raise CliError(str(err)) from err
+
+
+def translator_config(args: argparse.Namespace) -> TranslatorConfig:
+    src, tgt = direction(args)
+    return TranslatorConfig(source_lang=src, target_lang=tgt)
+
+
+def load_backend(args: argparse.Namespace) -> LLMBackend:
+    """Build the backend, turning every setup failure into one clear line."""
+    try:
+        config = ModelConfig(
+            backend=args.backend,
+            model=args.model,
+            adapter=args.adapter,
+            base_url=args.base_url,
+            threads=args.threads,
+        )
+        with native_logs_to(cache_dir().parent / "llama.log"):
+            return build_backend(config)
+    except (ModelNotFoundError, LLMError, ValueError) as err:
+        raise CliError(str(err)) from err
+
+
+@contextmanager
+def native_logs_to(path: Path) -> Iterator[None]:
+    """Send what native libraries write to file descriptor 2 into ``path`` for good.
+
+    llama.cpp logs every request to stderr. Python's own ``sys.stderr`` is moved to a duplicate
+    of the terminal, so messages and live displays still reach the user.
+    """
+    if os.environ.get("SIMULINTERP_NATIVE_LOGS") == "stderr" or not hasattr(sys.stderr, "fileno"):
+        yield
+        return
+    try:
+        fd = sys.stderr.fileno()
+    except (OSError, ValueError):  # pytest's capture, or no real stderr
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    keep = os.dup(fd)
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, fd)
+    os.close(log)
+    sys.stderr = os.fdopen(keep, "w", buffering=1, encoding="utf-8", errors="replace")
+    yield
+
+
+def read_lines(stream: BinaryIO, name: str) -> Iterator[str]:
+    """Decode ``stream`` as UTF-8 line by line; a bad line stops with a clear error.
+
+    Lines before the bad one have already been yielded (and translated).
+    """
+    for number, raw in enumerate(stream, 1):
+        try:
+            yield raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as err:
+            raise CliError(
+                f"{name}, line {number}: not valid UTF-8 (byte 0x{raw[err.start]:02x} at "
+                f"column {err.start + 1}); convert it first, e.g. iconv -f GB18030 -t UTF-8"
+            ) from err
+
+
+def read_text_file(path: str, what: str) -> list[str]:
+    """All lines of a UTF-8 file, with clear errors for missing or undecodable files."""
+    file = Path(path)
+    if not file.is_file():
+        raise CliError(f"{what} file not found: {path}")
+    with file.open("rb") as stream:
+        return list(read_lines(stream, str(file)))

@@ -1,0 +1,1 @@
+"""Evaluation of simultaneous translation: latency and quality metrics."""

@@ -1,0 +1,111 @@
+"""Languages and the units that latency is counted in.
+
+Units follow SimulEval: words for English, characters for Chinese. A run of Latin letters or
+digits inside Chinese text (``NASA``, ``2016``) counts as one unit, as it does for a reader.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+LANGUAGES = {"en": "English", "zh": "Chinese"}
+SENTENCE_END = frozenset("。！？!?；;…")
+CLAUSE_END = frozenset("，,、；;：:。！？!?…")
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef"
+_CJK_RE = re.compile(f"[{_CJK}]")
+# One unit: a CJK character (with the spaces before it), or a run of anything else that is
+# not space or CJK (with the spaces before it).
+_ZH_UNIT_RE = re.compile(rf"\s*(?:[{_CJK}]|[^\s{_CJK}]+)")
+_EN_UNIT_RE = re.compile(r"\s*\S+")
+
+
+class LanguageError(ValueError):
+    """An unknown or unsupported language code."""
+
+
+def check_language(code: str) -> str:
+    """Return the normalized language code or raise :class:`LanguageError`.
+
+    Args:
+        code: a code such as ``"zh"``, ``"en"``, ``"zh-CN"`` or ``"EN"``.
+    """
+    norm = code.strip().lower().replace("_", "-").split("-")[0]
+    if norm not in LANGUAGES:
+        known = ", ".join(sorted(LANGUAGES))
+        raise LanguageError(f"unknown language code {code!r}; simulinterp knows: {known}")
+    return norm
+
+
+def check_pair(source: str, target: str) -> tuple[str, str]:
+    """Validate a translation direction and return it normalized."""
+    src, tgt = check_language(source), check_language(target)
+    if src == tgt:
+        raise LanguageError(f"source and target are both {src!r}; choose two languages")
+    return src, tgt
+
+
+def has_cjk(text: str) -> bool:
+    """True when ``text`` holds a Chinese character or CJK punctuation."""
+    return bool(_CJK_RE.search(text))
+
+
+@dataclass(frozen=True)
+class Span:
+    """One unit of text: ``text[start:end]`` including the spaces before it."""
+
+    start: int
+    end: int
+
+
+def unit_spans(text: str, lang: str) -> list[Span]:
+    """Split ``text`` into units (English words, Chinese characters) as character spans.
+
+    Spans cover the text without gaps except trailing space, so ``text[:spans[i].end]`` is the
+    exact prefix that ends with unit ``i``.
+    """
+    pattern = _ZH_UNIT_RE if lang == "zh" else _EN_UNIT_RE
+    return [Span(m.start(), m.end()) for m in pattern.finditer(text)]
+
+
+def split_units(text: str, lang: str) -> list[str]:
+    """Split ``text`` into units with the surrounding spaces removed."""
+    return [text[s.start : s.end].strip() for s in unit_spans(text, lang)]
+
+
+def join_units(units: list[str] | tuple[str, ...], lang: str) -> str:
+    """Join source units back into text (spaces for English, none between Chinese chars)."""
+    if lang != "zh":
+        return " ".join(units)
+    out = ""
+    for unit in units:
+        if out and not has_cjk(unit) and not has_cjk(out[-1]):
+            out += " "
+        out += unit
+    return out
+
+
+def is_sentence_end(unit: str) -> bool:
+    """True when a source unit closes a sentence (。 ！ ？ . ! ? …)."""
+    stripped = unit.rstrip("\"'”’)）」』")
+    if not stripped:
+        return False
+    last = stripped[-1]
+    if last in SENTENCE_END:
+        return True
+    return last == "." and not _is_abbreviation(stripped)
+
+
+def is_clause_end(unit: str) -> bool:
+    """True when a source unit closes a clause (a comma or stronger)."""
+    stripped = unit.rstrip("\"'”’)）」』")
+    return bool(stripped) and (stripped[-1] in CLAUSE_END or is_sentence_end(unit))
+
+
+_ABBREVIATIONS = frozenset(
+    {"mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "vs.", "e.g.", "i.e.", "u.s."}
+)
+
+
+def _is_abbreviation(word: str) -> bool:
+    return word.lower() in _ABBREVIATIONS or bool(re.fullmatch(r"[A-Z]\.", word))

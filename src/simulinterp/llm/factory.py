@@ -1,0 +1,67 @@
+"""Build an LLM backend from settings (the one place that knows every backend)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulinterp.llm.base import LLMBackend, LLMError
+
+BACKENDS = ("llamacpp", "transformers", "openai")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model serves the translator.
+
+    Attributes:
+        backend: ``llamacpp`` (default, CPU), ``transformers`` (PyTorch, LoRA adapters) or
+            ``openai`` (any OpenAI-compatible completions server).
+        model: a packaged preset (``default``, ``quality``) or a path (a GGUF for llamacpp,
+            a checkpoint directory for transformers); the model name for openai.
+        adapter: a LoRA adapter directory (transformers).
+        base_url: the server address (openai), e.g. ``http://127.0.0.1:8000``.
+        threads: CPU threads (llamacpp); 0 uses every core.
+        context_tokens: context window to allocate (llamacpp).
+    """
+
+    backend: str = "llamacpp"
+    model: str = "default"
+    adapter: str | None = None
+    base_url: str | None = None
+    threads: int = 0
+    context_tokens: int = 4096
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(
+                f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}"
+            )
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000)")
+        if self.threads < 0 or self.context_tokens < 256:
+            raise ValueError("threads must be >= 0 and context_tokens >= 256")
+
+
+def build_backend(config: ModelConfig) -> LLMBackend:
+    """Load the model that ``config`` names.
+
+    Raises:
+        ModelNotFoundError: a packaged model is not installed (the message has the pip line).
+        LLMError: the backend cannot start.
+    """
+    if config.backend == "llamacpp":
+        from simulinterp.llm.llamacpp import LlamaCppBackend
+        from simulinterp.llm.models import ensure_model
+
+        path = ensure_model(config.model)
+        return LlamaCppBackend(path, context_tokens=config.context_tokens, threads=config.threads)
+    if config.backend == "transformers":
+        from simulinterp.llm.transformers_backend import TransformersBackend
+
+        if config.model in ("default", "quality"):
+            raise LLMError("the transformers backend needs --model PATH (a local checkpoint)")
+        return TransformersBackend.from_pretrained(config.model, adapter=config.adapter)
+    from simulinterp.llm.openai_backend import OpenAICompletionsBackend
+
+    model = None if config.model in ("default", "quality") else config.model
+    return OpenAICompletionsBackend(str(config.base_url), model=model)

@@ -1,0 +1,170 @@
+"""The default backend: llama.cpp through the prebuilt ``xllamacpp`` wheel, on the CPU.
+
+llama.cpp's server core keeps the key/value cache of the previous request and reuses the longest
+common prefix (``cache_prompt``), so a step that appends a source unit or continues the committed
+target only pays for the new tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from simulinterp.lang import has_cjk
+from simulinterp.llm.base import Continuation, LLMError, Token
+
+logger = logging.getLogger(__name__)
+
+# UTF-8 lead bytes of U+3000..U+9FFF (CJK punctuation, kana, ideographs) and of U+FF00..U+FFEF.
+_CJK_LEAD_BYTES = frozenset(range(0xE3, 0xEA)) | {0xEF}
+
+
+class LlamaCppBackend:
+    """Greedy forced-prefix continuation with llama.cpp.
+
+    Args:
+        model_path: a GGUF file (see :func:`simulinterp.llm.models.ensure_model`).
+        context_tokens: the context window to allocate.
+        threads: CPU threads; defaults to the number of cores.
+    """
+
+    name = "llamacpp"
+
+    def __init__(self, model_path: str | Path, *, context_tokens: int = 4096, threads: int = 0):
+        try:
+            import xllamacpp
+        except ImportError as err:  # pragma: no cover - a core dependency
+            raise LLMError("the llamacpp backend needs xllamacpp: pip install xllamacpp") from err
+        path = Path(model_path)
+        if not path.is_file():
+            raise LLMError(f"GGUF model not found: {path}")
+        params = xllamacpp.CommonParams()
+        params.model.path = str(path)
+        params.n_ctx = context_tokens
+        params.n_parallel = 1
+        params.warmup = False
+        n_threads = threads or max(1, os.cpu_count() or 1)
+        params.cpuparams.n_threads = n_threads
+        params.cpuparams_batch.n_threads = n_threads
+        try:
+            self._server = xllamacpp.Server(params)
+        except Exception as err:
+            raise LLMError(f"llama.cpp could not load {path}: {err}") from err
+        self.model_path = path
+        self.context_tokens = context_tokens
+
+    def continue_text(
+        self,
+        prompt: str,
+        prefix: str = "",
+        *,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        ban_cjk: bool = False,
+    ) -> Continuation:
+        """Generate greedily after ``prompt + prefix``; see :class:`LLMBackend`."""
+        request: dict[str, Any] = {
+            "prompt": prompt + prefix,
+            "n_predict": max(1, max_tokens),
+            "n_probs": 1,
+            "temperature": 0.0,
+            "cache_prompt": True,
+            "stop": list(stop),
+        }
+        if ban_cjk:
+            request["logit_bias"] = self._cjk_bias
+        response = self._call(request)
+        choice = response["choices"][0]
+        content = (choice.get("logprobs") or {}).get("content") or []
+        tokens = tuple(Token(t["token"], float(t["logprob"])) for t in content)
+        usage = response.get("usage") or {}
+        return Continuation(
+            text=choice.get("text", ""),
+            tokens=tokens,
+            finished=choice.get("finish_reason") == "stop",
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            cached_tokens=int((usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)),
+        )
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` (asks llama.cpp; the text is left in the cache)."""
+        response = self._call({"prompt": text, "n_predict": 0, "cache_prompt": True})
+        return int((response.get("usage") or {}).get("prompt_tokens", 0))
+
+    def close(self) -> None:
+        self._server = None
+
+    def _call(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self._server is None:
+            raise LLMError("the llamacpp backend is closed")
+        response = self._server.handle_completions(request)
+        if not isinstance(response, dict) or "error" in response or "choices" not in response:
+            message = response.get("error") if isinstance(response, dict) else response
+            raise LLMError(f"llama.cpp refused the request: {message}")
+        return response
+
+    @cached_property
+    def _cjk_bias(self) -> list[list[Any]]:
+        """``logit_bias`` entries banning every token that holds or starts a CJK character."""
+        banned = _cached_cjk_token_ids(self.model_path)
+        logger.debug("banning %d CJK tokens for English output", len(banned))
+        return [[token_id, False] for token_id in banned]
+
+
+def _cached_cjk_token_ids(gguf_path: Path) -> list[int]:
+    """:func:`cjk_token_ids`, kept in the model cache (reading the vocabulary takes seconds)."""
+    from simulinterp.llm.models import cache_dir
+
+    stat = gguf_path.stat()
+    cached = cache_dir() / f"{gguf_path.name}.{stat.st_size}.cjk-ids.json"
+    if cached.is_file():
+        return [int(i) for i in json.loads(cached.read_text())]
+    banned = cjk_token_ids(gguf_path)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(banned))
+    return banned
+
+
+def cjk_token_ids(gguf_path: Path) -> list[int]:
+    """Ids of vocabulary tokens that contain, or begin, a CJK character.
+
+    Reads the vocabulary from the GGUF metadata (byte-level BPE, GPT-2 byte mapping).
+    """
+    try:
+        from gguf import GGUFReader
+    except ImportError as err:  # pragma: no cover - a core dependency
+        raise LLMError("banning CJK tokens needs the gguf package: pip install gguf") from err
+    field = GGUFReader(str(gguf_path)).fields.get("tokenizer.ggml.tokens")
+    if field is None:
+        return []
+    decode = _byte_decoder()
+    banned = []
+    for token_id, part_index in enumerate(field.data):
+        piece = bytes(field.parts[part_index]).decode("utf-8", errors="replace")
+        raw = bytes(decode.get(ch, 0x3F) for ch in piece)
+        text = raw.decode("utf-8", errors="ignore")
+        if has_cjk(text) or any(b in _CJK_LEAD_BYTES for b in raw):
+            banned.append(token_id)
+    return banned
+
+
+def _byte_decoder() -> dict[str, int]:
+    """The inverse of GPT-2's reversible byte-to-unicode table used by byte-level BPE."""
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    codes = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            codes.append(256 + extra)
+            extra += 1
+    return {chr(code): byte for byte, code in zip(printable, codes, strict=True)}

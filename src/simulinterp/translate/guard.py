@@ -1,0 +1,84 @@
+"""Guards against hallucination loops and runaway length.
+
+An untrained model given a sentence prefix sometimes loops ("3D 3D 3D ...") or keeps writing
+far past the source. Both guards are pure functions of unit lists, applied to every candidate
+before a policy sees it and to every flush.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+# Target units per source unit that a faithful translation rarely exceeds, and a constant
+# allowance for short prefixes.
+_LENGTH_RATIO = {("zh", "en"): 1.2, ("en", "zh"): 3.0}
+_LENGTH_SLACK = {("zh", "en"): 6, ("en", "zh"): 8}
+
+
+# Openings of a refusal or a remark instead of a translation (the untrained model sometimes
+# answers a short prefix with one). A candidate that starts like this is dropped.
+REFUSALS = (
+    "i'm sorry",
+    "i am sorry",
+    "sorry,",
+    "i can't",
+    "i cannot",
+    "as an ai",
+    "the sentence is",
+    "the text is",
+    "抱歉",
+    "对不起",
+    "我无法",
+    "这句话",
+)
+
+
+def is_refusal(text: str) -> bool:
+    """True when ``text`` opens like a refusal or a comment rather than a translation."""
+    head = text.strip().lower()
+    return any(head.startswith(r) for r in REFUSALS)
+
+
+def repetition_cut(units: Sequence[str], max_ngram: int = 6) -> int:
+    """Length of the longest prefix of ``units`` that has not started looping.
+
+    A loop is an n-gram (n = 2..``max_ngram``) repeated three times in a row, or one unit
+    repeated four times in a row. The cut keeps the first occurrence only.
+
+    Returns:
+        How many leading units to keep (``len(units)`` when there is no loop).
+    """
+    normalized = [u.strip().lower() for u in units]
+    for end in range(1, len(normalized) + 1):
+        for n in range(1, max_ngram + 1):
+            repeats = 4 if n == 1 else 3
+            start = end - n * repeats
+            if start < 0:
+                continue
+            gram = normalized[start : start + n]
+            if all(normalized[start + r * n : start + (r + 1) * n] == gram for r in range(repeats)):
+                return start + n
+    return len(normalized)
+
+
+def max_target_units(source_units: int, source_lang: str, target_lang: str) -> int:
+    """The most target units a translation of ``source_units`` source units may have."""
+    ratio = _LENGTH_RATIO.get((source_lang, target_lang), 2.0)
+    slack = _LENGTH_SLACK.get((source_lang, target_lang), 8)
+    return math.ceil(ratio * source_units) + slack
+
+
+def allowed_new_units(
+    committed: Sequence[str],
+    candidate: Sequence[str],
+    source_units: int,
+    source_lang: str,
+    target_lang: str,
+) -> int:
+    """How many leading candidate units survive the guards, given what is committed."""
+    if not committed and is_refusal(" ".join(candidate)):
+        return 0
+    kept = repetition_cut([*committed, *candidate]) - len(committed)
+    room = max_target_units(source_units, source_lang, target_lang) - len(committed)
+    return max(0, min(len(candidate), kept, room))

@@ -1,0 +1,268 @@
+"""The simultaneous translator: feed source units, get committed target text.
+
+At each new source unit the policy may ask for the model's candidate: the LLM continues
+``prompt(source read so far) + committed target`` for a bounded number of tokens. The policy
+then commits some leading units of it, or reads on. At a sentence end, at the end of the stream,
+or when a sentence grows past what the context can hold, the segment is flushed: the model
+finishes the translation and all of it is committed. Committed text is never retracted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from simulinterp.events import SourceUnit, TargetCommit
+from simulinterp.lang import check_pair, join_units, unit_spans
+from simulinterp.llm.base import Continuation, LLMBackend
+from simulinterp.policy.base import CandidateUnit, Policy, PolicyView, Write
+from simulinterp.translate.guard import allowed_new_units, max_target_units
+from simulinterp.translate.prompts import STOP_STRINGS, build_prompt
+
+logger = logging.getLogger(__name__)
+
+_TOKENS_PER_UNIT = {"en": 2, "zh": 1}
+_FLUSH_TOKENS_PER_UNIT = {"en": 3, "zh": 2}
+_SOURCE_TOKENS_PER_UNIT = 2  # generous: an English word or a Chinese character
+
+
+@dataclass(frozen=True)
+class TranslatorConfig:
+    """Settings of one translation direction.
+
+    Attributes:
+        source_lang: ``zh`` or ``en``.
+        target_lang: the other one.
+        max_segment_units: a sentence longer than this (in source units) is flushed and the
+            rest translated as a new segment with the previous part as context.
+        context_sentences: earlier (source, translation) pairs carried into the prompt.
+        max_step_tokens: token limit of one candidate when the policy sets none.
+        ban_cjk_in_english: forbid Chinese tokens when the target is English.
+    """
+
+    source_lang: str = "zh"
+    target_lang: str = "en"
+    max_segment_units: int = 120
+    context_sentences: int = 1
+    max_step_tokens: int = 12
+    ban_cjk_in_english: bool = True
+
+    def __post_init__(self) -> None:
+        src, tgt = check_pair(self.source_lang, self.target_lang)
+        object.__setattr__(self, "source_lang", src)
+        object.__setattr__(self, "target_lang", tgt)
+        if self.max_segment_units < 4:
+            raise ValueError("max_segment_units must be at least 4")
+        if self.context_sentences < 0 or self.max_step_tokens < 1:
+            raise ValueError("context_sentences >= 0 and max_step_tokens >= 1 are required")
+
+
+@dataclass
+class _Segment:
+    """Per-sentence state (reset at every flush)."""
+
+    source: list[str] = field(default_factory=list)
+    committed_units: list[str] = field(default_factory=list)
+    committed_text: str = ""
+    hypotheses: list[tuple[str, ...]] = field(default_factory=list)
+    units_since_write: int = 0
+
+
+class SimultaneousTranslator:
+    """Turns a stream of source units into committed target text.
+
+    Args:
+        llm: any :class:`LLMBackend`.
+        policy: the READ/WRITE policy.
+        config: the direction and limits.
+        clock: wall clock in seconds (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        llm: LLMBackend,
+        policy: Policy,
+        config: TranslatorConfig,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
+        self.llm, self.policy, self.config, self._clock = llm, policy, config, clock
+        self._segment_limit = self._fit_segment_limit()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream: a new one starts at time zero."""
+        self._segment = _Segment()
+        self._segment_index = 0
+        self._context: list[tuple[str, str]] = []
+        self._consumed = 0
+        self._ca_s = 0.0
+        self._started = self._clock()
+        self.commits: list[TargetCommit] = []
+
+    @property
+    def text(self) -> str:
+        """Everything committed so far in this stream."""
+        return "".join(c.text for c in self.commits)
+
+    def feed(self, unit: SourceUnit) -> list[TargetCommit]:
+        """Read one source unit; return what got committed because of it."""
+        started = self._clock()
+        self._ca_s = max(self._ca_s, unit.arrival_s)
+        self._consumed += 1
+        seg = self._segment
+        seg.source.append(unit.text)
+        seg.units_since_write += 1
+        if unit.sentence_end or len(seg.source) >= self._segment_limit:
+            return self._flush(started)
+        return self._step(started)
+
+    def finish(self) -> list[TargetCommit]:
+        """The source has ended: translate what remains and commit it."""
+        return self._flush(self._clock()) if self._segment.source else []
+
+    # -- one READ/WRITE decision -------------------------------------------------------
+
+    def _step(self, started: float) -> list[TargetCommit]:
+        seg = self._segment
+        view = PolicyView(
+            source=tuple(seg.source),
+            committed=tuple(seg.committed_units),
+            hypotheses=tuple(seg.hypotheses),
+            units_since_write=seg.units_since_write,
+        )
+        if not self.policy.wants_candidate(view):
+            return []
+        max_units = self.policy.max_units(view)
+        units, finished = self._candidate(max_units)
+        view = replace(view, candidate=units, candidate_finished=finished)
+        seg.hypotheses.append(tuple(seg.committed_units) + tuple(u.text.strip() for u in units))
+        action = self.policy.decide(view)
+        if not isinstance(action, Write):
+            return []
+        return self._commit(units[: action.units], started, final=False)
+
+    def _candidate(self, max_units: int | None) -> tuple[tuple[CandidateUnit, ...], bool]:
+        seg, cfg = self._segment, self.config
+        if max_units is None:
+            max_tokens = cfg.max_step_tokens
+        else:
+            wanted = max_units * _TOKENS_PER_UNIT[cfg.target_lang] + 1
+            max_tokens = min(cfg.max_step_tokens, wanted)
+        cont = self._continue(max_tokens)
+        units = _units_of(cont, cfg.target_lang)
+        if not cont.finished and units:
+            units = units[:-1]  # the last unit may be cut mid-word
+        keep = allowed_new_units(
+            seg.committed_units,
+            [u.text for u in units],
+            len(seg.source),
+            cfg.source_lang,
+            cfg.target_lang,
+        )
+        return tuple(units[:keep]), cont.finished and keep == len(units)
+
+    # -- flushing a segment ------------------------------------------------------------
+
+    def _flush(self, started: float) -> list[TargetCommit]:
+        seg, cfg = self._segment, self.config
+        room = max_target_units(len(seg.source), cfg.source_lang, cfg.target_lang)
+        room -= len(seg.committed_units)
+        units: tuple[CandidateUnit, ...] = ()
+        if room > 0:
+            cont = self._continue(room * _FLUSH_TOKENS_PER_UNIT[cfg.target_lang])
+            found = _units_of(cont, cfg.target_lang)
+            keep = allowed_new_units(
+                seg.committed_units,
+                [u.text for u in found],
+                len(seg.source),
+                cfg.source_lang,
+                cfg.target_lang,
+            )
+            units = tuple(found[:keep])
+        commits = self._commit(units, started, final=True)
+        source_text = join_units(seg.source, cfg.source_lang)
+        self._context = [*self._context, (source_text, seg.committed_text)]
+        self._context = self._context[len(self._context) - cfg.context_sentences :]
+        if cfg.context_sentences == 0:
+            self._context = []
+        self._segment = _Segment()
+        self._segment_index += 1
+        return commits
+
+    # -- shared helpers ----------------------------------------------------------------
+
+    def _continue(self, max_tokens: int) -> Continuation:
+        seg, cfg = self._segment, self.config
+        prompt = build_prompt(
+            cfg.source_lang,
+            cfg.target_lang,
+            join_units(seg.source, cfg.source_lang),
+            self._context,
+        )
+        return self.llm.continue_text(
+            prompt,
+            seg.committed_text,
+            max_tokens=max(1, max_tokens),
+            stop=STOP_STRINGS,
+            ban_cjk=cfg.ban_cjk_in_english and cfg.target_lang == "en",
+        )
+
+    def _commit(
+        self, units: tuple[CandidateUnit, ...], started: float, *, final: bool
+    ) -> list[TargetCommit]:
+        seg = self._segment
+        now = self._clock()
+        self._ca_s += now - started
+        text = "".join(u.text for u in units)
+        if not seg.committed_text:
+            text = text.lstrip()
+        if not text and not final:
+            return []
+        seg.committed_text += text
+        seg.committed_units.extend(u.text.strip() for u in units)
+        seg.units_since_write = 0
+        if not text:
+            return []
+        if seg.committed_text == text and self.text and self.config.target_lang == "en":
+            text = " " + text  # a new sentence after an earlier one
+        commit = TargetCommit(
+            text=text,
+            source_consumed=self._consumed,
+            elapsed_s=self._ca_s,
+            wall_s=now - self._started,
+            segment=self._segment_index,
+            final=final,
+        )
+        self.commits.append(commit)
+        return [commit]
+
+    def _fit_segment_limit(self) -> int:
+        """Cap the segment length so prompt, context and translation fit the context."""
+        cfg = self.config
+        base = build_prompt(cfg.source_lang, cfg.target_lang, "")
+        budget = self.llm.context_tokens - self.llm.count_tokens(base) - 64
+        ratio = max_target_units(100, cfg.source_lang, cfg.target_lang) / 100
+        target_per_unit = ratio * _FLUSH_TOKENS_PER_UNIT[cfg.target_lang]
+        per_unit = (_SOURCE_TOKENS_PER_UNIT + target_per_unit) * (1 + cfg.context_sentences)
+        fitted = int(budget // per_unit)
+        if fitted < 4:
+            raise ValueError(
+                f"the model's context ({self.llm.context_tokens} tokens) is too small for the prompt"
+            )
+        return min(cfg.max_segment_units, fitted)
+
+
+def _units_of(cont: Continuation, lang: str) -> list[CandidateUnit]:
+    """Split a continuation into target units, each with its lowest token log-probability."""
+    text = cont.text
+    bounds, offset = [], 0
+    for token in cont.tokens:
+        bounds.append((offset, offset + len(token.text), token.logprob))
+        offset += len(token.text)
+    units = []
+    for span in unit_spans(text, lang):
+        logprobs = [lp for start, end, lp in bounds if start < span.end and end > span.start]
+        units.append(CandidateUnit(text[span.start : span.end], min(logprobs, default=0.0)))
+    return units
