@@ -28,8 +28,12 @@ from simulinterp.translate import SimultaneousTranslator, TranslatorConfig
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "text" / "dev"
 DIRECTIONS = {("zh", "en"): "iwslt17_ted_tst2016_zh-en", ("en", "zh"): "iwslt17_ted_tst2016_en-zh"}
 GRID = [
-    ("clause", 0), ("clause", 12), ("wait-k", 3), ("wait-k", 7),
-    ("local-agreement", 2), ("confidence", -0.3),
+    ("clause", 0),
+    ("clause", 12),
+    ("wait-k", 3),
+    ("wait-k", 7),
+    ("local-agreement", 2),
+    ("confidence", -0.3),
 ]
 
 
@@ -62,25 +66,43 @@ def _run_direction(llm, data: EvalData, out: Path, grid) -> list[dict]:
     config = TranslatorConfig(src, tgt)
     spu = 1.0 / DEFAULT_UNITS_PER_S[src]
     oracle = oracle_al(data)
-    offline, _ = evaluate(SimultaneousTranslator(llm, make_policy("offline"), config), data, spu,
-                          out / "offline")
+    offline, _ = evaluate(
+        SimultaneousTranslator(llm, make_policy("offline"), config), data, spu, out / "offline"
+    )
     rows = []
-    print(f"\n{src}->{tgt}, {len(data.sources)} lines: offline BLEU {offline['BLEU']:.2f}, "
-          f"oracle AL {oracle:.2f} units", flush=True)
+    print(
+        f"\n{src}->{tgt}, {len(data.sources)} lines: offline BLEU {offline['BLEU']:.2f}, "
+        f"oracle AL {oracle:.2f} units",
+        flush=True,
+    )
     print("policy           knob   BLEU   chrF   LAAL     AL  AL_CA(s) ms/unit", flush=True)
     for name, knob in grid:
         started = time.perf_counter()
-        translator = SimultaneousTranslator(llm, make_policy(name, knob), config)
+        translator = SimultaneousTranslator(llm, make_policy(name, knob, src, tgt), config)
         scores, _ = evaluate(translator, data, spu, out / f"{name}-{knob}")
-        scores.update(direction=f"{src}-{tgt}", policy=name, knob=knob,
-                      offline_BLEU=offline["BLEU"], oracle_AL=oracle, seconds=time.perf_counter() - started)
+        scores.update(
+            direction=f"{src}-{tgt}",
+            policy=name,
+            knob=knob,
+            offline_BLEU=offline["BLEU"],
+            oracle_AL=oracle,
+            seconds=time.perf_counter() - started,
+        )
         write_scores(out / f"{name}-{knob}", scores)
         rows.append(scores)
-        print(f"{name:<16} {knob!s:>5} {scores['BLEU']:6.2f} {scores['chrF']:6.1f} "
-              f"{scores['LAAL']:6.2f} {scores['AL']:6.2f} {scores['AL_CA']:8.2f} "
-              f"{scores['ms_per_unit']:7.0f}", flush=True)
-    plot_curve(rows, out / "curve.png", offline_bleu=offline["BLEU"], oracle=oracle,
-               title=f"{src}→{tgt}, first {len(data.sources)} TED dev lines")
+        print(
+            f"{name:<16} {knob!s:>5} {scores['BLEU']:6.2f} {scores['chrF']:6.1f} "
+            f"{scores['LAAL']:6.2f} {scores['AL']:6.2f} {scores['AL_CA']:8.2f} "
+            f"{scores['ms_per_unit']:7.0f}",
+            flush=True,
+        )
+    plot_curve(
+        rows,
+        out / "curve.png",
+        offline_bleu=offline["BLEU"],
+        oracle=oracle,
+        title=f"{src}→{tgt}, first {len(data.sources)} TED dev lines",
+    )
     return rows
 
 

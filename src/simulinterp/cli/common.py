@@ -72,7 +72,9 @@ def knob_of(args: argparse.Namespace, policy: str) -> float | None:
 
 def policy_from(args: argparse.Namespace, knob: float | None = None) -> Policy:
     try:
-        return make_policy(args.policy, knob if knob is not None else knob_of(args, args.policy))
+        src, tgt = direction(args)
+        value = knob if knob is not None else knob_of(args, args.policy)
+        return make_policy(args.policy, value, src, tgt)
     except ValueError as err:
         raise CliError(str(err)) from err
 

@@ -16,7 +16,7 @@ class PolicySpec:
     name: str
     knob: str | None
     default: float | None
-    build: Callable[[float | None], Policy]
+    build: Callable[[float | None, float], Policy]
     help: str
 
 
@@ -24,37 +24,50 @@ POLICIES: dict[str, PolicySpec] = {
     spec.name: spec
     for spec in (
         PolicySpec(
-            "wait-k", "k", 3, lambda v: WaitK(k=int(v or 3)), "read k units, then one per unit"
+            "wait-k",
+            "k",
+            3,
+            lambda v, r: WaitK(k=int(v or 3), ratio=r),
+            "read k units, then write at the pace of the source",
         ),
         PolicySpec(
             "local-agreement",
             "n",
             2,
-            lambda v: LocalAgreement(n=int(v or 2)),
+            lambda v, r: LocalAgreement(n=int(v or 2)),
             "commit what the last n hypotheses agree on",
         ),
         PolicySpec(
             "confidence",
             "threshold",
             -1.0,
-            lambda v: Confidence(threshold=float(-1.0 if v is None else v)),
+            lambda v, r: Confidence(threshold=float(-1.0 if v is None else v)),
             "commit tokens while their log-probability >= threshold",
         ),
         PolicySpec(
             "clause",
             "max_wait",
             0,
-            lambda v: Clause(max_wait=int(v or 0)),
+            lambda v, r: Clause(max_wait=int(v or 0)),
             "commit whole clauses at punctuation; max_wait bounds the lag (0: none)",
         ),
-        PolicySpec("learned", None, None, lambda v: Learned(), "a trained model decides"),
-        PolicySpec("offline", None, None, lambda v: Offline(), "translate whole sentences"),
+        PolicySpec("learned", None, None, lambda v, r: Learned(), "a trained model decides"),
+        PolicySpec("offline", None, None, lambda v, r: Offline(), "translate whole sentences"),
     )
 }
 
 
-def make_policy(name: str, knob: float | None = None) -> Policy:
+# Target units per source unit in the WMT training references (English words per Chinese
+# character, Chinese characters per English word); wait-k writes at this pace.
+LENGTH_RATIO = {("zh", "en"): 0.66, ("en", "zh"): 1.67}
+
+
+def make_policy(
+    name: str, knob: float | None = None, source_lang: str = "", target_lang: str = ""
+) -> Policy:
     """Build a policy by name with its latency knob (``None``: the default).
+
+    The direction, when given, sets wait-k's target/source pace (:data:`LENGTH_RATIO`).
 
     Raises:
         ValueError: unknown policy name or an invalid knob value.
@@ -62,4 +75,4 @@ def make_policy(name: str, knob: float | None = None) -> Policy:
     spec = POLICIES.get(name)
     if spec is None:
         raise ValueError(f"unknown policy {name!r}; choose one of: {', '.join(POLICIES)}")
-    return spec.build(knob)
+    return spec.build(knob, LENGTH_RATIO.get((source_lang, target_lang), 1.0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from simulinterp.lang import is_clause_end
@@ -10,20 +11,26 @@ from simulinterp.policy.base import Action, PolicyView, Read, candidate_texts, w
 
 @dataclass(frozen=True)
 class WaitK:
-    """wait-k (Ma et al., 2019, STACL): read k units, then write one unit per unit read.
+    """wait-k (Ma et al., 2019, STACL): read k units, then write at the pace of the source.
 
-    Target unit ``i`` (1-based) may be written once ``k + i - 1`` source units are read.
+    With ``ratio`` r target units per source unit (STACL's catch-up for unequal lengths), after
+    reading t >= k source units the first ``floor((t - k + 1) * r)`` target units may be
+    written. r = 1 is the classic one-for-one schedule.
     """
 
     k: int = 3
+    ratio: float = 1.0
     name: str = "wait-k"
 
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ValueError(f"wait-k needs k >= 1, got {self.k}")
+        if self.ratio <= 0:
+            raise ValueError(f"wait-k needs ratio > 0, got {self.ratio}")
 
     def _allowed(self, view: PolicyView) -> int:
-        return len(view.source) - self.k + 1 - len(view.committed)
+        read = len(view.source) - self.k + 1
+        return math.floor(max(0, read) * self.ratio + 1e-9) - len(view.committed)
 
     def wants_candidate(self, view: PolicyView) -> bool:
         return self._allowed(view) >= 1
