@@ -26,7 +26,7 @@ EXAMPLES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
             "虽然天气很冷，但是很多人还是来参加了这次活动。",
             "Although the weather was very cold, many people still came to the event.",
         ),
-        ("我们的研究团队在过去三年里发现", "Over the past three years, our research team found"),
+        ("如果明天下午不下雨的话，", "If it does not rain tomorrow afternoon,"),
     ),
     ("en", "zh"): (
         (
@@ -37,7 +37,7 @@ EXAMPLES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
             "Although the weather was very cold, many people still came to the event.",
             "虽然天气很冷，但是很多人还是来参加了这次活动。",
         ),
-        ("Over the past three years, our research team found", "在过去三年里，我们的研究团队发现"),
+        ("If it does not rain tomorrow afternoon,", "如果明天下午不下雨的话，"),
     ),
 }
 

@@ -154,6 +154,8 @@ class SimultaneousTranslator:
         units = _units_of(cont, cfg.target_lang)
         if not cont.finished and units:
             units = units[:-1]  # the last unit may be cut mid-word
+        elif units:
+            units = _open_ended(units)
         keep = allowed_new_units(
             seg.committed_units,
             [u.text for u in units],
@@ -252,6 +254,21 @@ class SimultaneousTranslator:
                 f"the model's context ({self.llm.context_tokens} tokens) is too small for the prompt"
             )
         return min(cfg.max_segment_units, fitted)
+
+
+def _open_ended(units: list[CandidateUnit]) -> list[CandidateUnit]:
+    """Drop the full stop a model puts after a translated prefix: the sentence goes on.
+
+    Called on finished candidates before the source reaches its sentence end, so "We are
+    thinking." is committed as "We are thinking" and the next words can continue it.
+    """
+    last = units[-1]
+    stripped = last.text.rstrip("。.!?！？")
+    if stripped == last.text:
+        return units
+    if not stripped.strip():
+        return units[:-1]
+    return [*units[:-1], CandidateUnit(stripped, last.logprob)]
 
 
 def _units_of(cont: Continuation, lang: str) -> list[CandidateUnit]:
