@@ -65,17 +65,11 @@ def _run_direction(llm, data: EvalData, out: Path, grid) -> list[dict]:
     src, tgt = data.source_lang, data.target_lang
     config = TranslatorConfig(src, tgt)
     spu = 1.0 / DEFAULT_UNITS_PER_S[src]
-    oracle = oracle_al(data)
-    offline, _ = evaluate(
-        SimultaneousTranslator(llm, make_policy("offline"), config), data, spu, out / "offline"
-    )
-    rows = []
-    print(
-        f"\n{src}->{tgt}, {len(data.sources)} lines: offline BLEU {offline['BLEU']:.2f}, "
-        f"oracle AL {oracle:.2f} units",
-        flush=True,
-    )
+    offline_translator = SimultaneousTranslator(llm, make_policy("offline"), config)
+    offline, _ = evaluate(offline_translator, data, spu, out / "offline")
+    print(f"\n{src}->{tgt}, {len(data.sources)} lines: offline BLEU {offline['BLEU']:.2f}")
     print("policy           knob   BLEU   chrF   LAAL     AL  AL_CA(s) ms/unit", flush=True)
+    rows = []
     for name, knob in grid:
         started = time.perf_counter()
         translator = SimultaneousTranslator(llm, make_policy(name, knob, src, tgt), config)
@@ -85,7 +79,6 @@ def _run_direction(llm, data: EvalData, out: Path, grid) -> list[dict]:
             policy=name,
             knob=knob,
             offline_BLEU=offline["BLEU"],
-            oracle_AL=oracle,
             seconds=time.perf_counter() - started,
         )
         write_scores(out / f"{name}-{knob}", scores)
@@ -96,6 +89,11 @@ def _run_direction(llm, data: EvalData, out: Path, grid) -> list[dict]:
             f"{scores['ms_per_unit']:7.0f}",
             flush=True,
         )
+    oracle = oracle_al(data)
+    print(f"oracle AL {oracle:.2f} units", flush=True)
+    for row in rows:
+        row["oracle_AL"] = oracle
+        write_scores(out / f"{row['policy']}-{row['knob']}", row)
     plot_curve(
         rows,
         out / "curve.png",

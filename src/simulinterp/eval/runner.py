@@ -107,7 +107,10 @@ def evaluate(
     Returns:
         The scores (with ``ms_per_unit``, the computation per source unit) and the instances.
     """
-    log_path = output / "instances.log" if output else None
+    log_path = None
+    if output:
+        output.mkdir(parents=True, exist_ok=True)
+        log_path = output / "instances.log"
     instances: list[Instance] = []
     started = time.perf_counter()
     try:
