@@ -251,7 +251,7 @@ class SimultaneousTranslator:
         fitted = int(budget // per_unit)
         if fitted < 4:
             raise ValueError(
-                f"the model's context ({self.llm.context_tokens} tokens) is too small for the prompt"
+                f"the model's context ({self.llm.context_tokens} tokens) cannot hold the prompt"
             )
         return min(cfg.max_segment_units, fitted)
 
