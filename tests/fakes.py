@@ -14,8 +14,20 @@ from simulinterp.lang import has_cjk, split_units
 from simulinterp.llm.base import Continuation, LLMError, Token
 
 ZH_EN = {
-    "我": "I", "们": "we", "今": "to", "天": "day", "去": "go", "公": "the", "园": "park",
-    "很": "very", "好": "good", "，": ",", "。": ".", "他": "he", "喜": "likes", "欢": "it",
+    "我": "I",
+    "们": "we",
+    "今": "to",
+    "天": "day",
+    "去": "go",
+    "公": "the",
+    "园": "park",
+    "很": "very",
+    "好": "good",
+    "，": ",",
+    "。": ".",
+    "他": "he",
+    "喜": "likes",
+    "欢": "it",
 }
 EN_ZH = {v: k for k, v in ZH_EN.items() if v not in {",", "."}} | {",": "，", ".": "。"}
 

@@ -94,6 +94,8 @@ def load_backend(args: argparse.Namespace) -> LLMBackend:
             base_url=args.base_url,
             threads=args.threads,
         )
+        if config.backend != "llamacpp":
+            return build_backend(config)
         with native_logs_to(cache_dir().parent / "llama.log"):
             return build_backend(config)
     except (ModelNotFoundError, LLMError, ValueError) as err:
@@ -107,8 +109,8 @@ def native_logs_to(path: Path) -> Iterator[None]:
     llama.cpp logs every request to stderr. Python's own ``sys.stderr`` is moved to a duplicate
     of the terminal, so messages and live displays still reach the user.
     """
-    if os.environ.get("SIMULINTERP_NATIVE_LOGS") == "stderr" or not hasattr(sys.stderr, "fileno"):
-        yield
+    if os.environ.get("SIMULINTERP_NATIVE_LOGS") == "stderr" or sys.stderr is not sys.__stderr__:
+        yield  # asked to keep them, or stderr is already captured (a test, a host program)
         return
     try:
         fd = sys.stderr.fileno()

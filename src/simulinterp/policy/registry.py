@@ -9,6 +9,15 @@ from simulinterp.policy.base import Policy
 from simulinterp.policy.rules import Clause, Confidence, Learned, LocalAgreement, Offline, WaitK
 
 
+def _whole(value: float | None, default: int, name: str) -> int:
+    """An integer knob: ``default`` when unset; 0 stays 0 and 2.5 is refused (never rounded)."""
+    if value is None:
+        return default
+    if not float(value).is_integer():
+        raise ValueError(f"{name} must be a whole number, got {value:g}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class PolicySpec:
     """A policy's name, its knob (``None`` when it has none) and how to build it."""
@@ -27,14 +36,14 @@ POLICIES: dict[str, PolicySpec] = {
             "wait-k",
             "k",
             3,
-            lambda v, r: WaitK(k=int(v or 3), ratio=r),
+            lambda v, r: WaitK(k=_whole(v, 3, "k"), ratio=r),
             "read k units, then write at the pace of the source",
         ),
         PolicySpec(
             "local-agreement",
             "n",
             2,
-            lambda v, r: LocalAgreement(n=int(v or 2)),
+            lambda v, r: LocalAgreement(n=_whole(v, 2, "n")),
             "commit what the last n hypotheses agree on",
         ),
         PolicySpec(
@@ -48,7 +57,7 @@ POLICIES: dict[str, PolicySpec] = {
             "clause",
             "max_wait",
             0,
-            lambda v, r: Clause(max_wait=int(v or 0)),
+            lambda v, r: Clause(max_wait=_whole(v, 0, "max_wait")),
             "commit whole clauses at punctuation; max_wait bounds the lag (0: none)",
         ),
         PolicySpec("learned", None, None, lambda v, r: Learned(), "a trained model decides"),

@@ -115,12 +115,20 @@ class SimultaneousTranslator:
         seg.source.append(unit.text)
         seg.units_since_write += 1
         if unit.sentence_end or len(seg.source) >= self._segment_limit:
-            return self._flush(started)
-        return self._step(started)
+            commits = self._flush(started)
+        else:
+            commits = self._step(started)
+        self._ca_s += self._clock() - started  # a READ step's computation counts too
+        return commits
 
     def finish(self) -> list[TargetCommit]:
         """The source has ended: translate what remains and commit it."""
-        return self._flush(self._clock()) if self._segment.source else []
+        if not self._segment.source:
+            return []
+        started = self._clock()
+        commits = self._flush(started)
+        self._ca_s += self._clock() - started
+        return commits
 
     # -- one READ/WRITE decision -------------------------------------------------------
 
@@ -185,10 +193,8 @@ class SimultaneousTranslator:
             units = tuple(found[:keep])
         commits = self._commit(units, started, final=True)
         source_text = join_units(seg.source, cfg.source_lang)
-        self._context = [*self._context, (source_text, seg.committed_text)]
-        self._context = self._context[len(self._context) - cfg.context_sentences :]
-        if cfg.context_sentences == 0:
-            self._context = []
+        pairs = [*self._context, (source_text, seg.committed_text)]
+        self._context = pairs[-cfg.context_sentences :] if cfg.context_sentences else []
         self._segment = _Segment()
         self._segment_index += 1
         return commits
@@ -216,7 +222,6 @@ class SimultaneousTranslator:
     ) -> list[TargetCommit]:
         seg = self._segment
         now = self._clock()
-        self._ca_s += now - started
         text = "".join(u.text for u in units)
         if not seg.committed_text:
             text = text.lstrip()
@@ -232,7 +237,7 @@ class SimultaneousTranslator:
         commit = TargetCommit(
             text=text,
             source_consumed=self._consumed,
-            elapsed_s=self._ca_s,
+            elapsed_s=self._ca_s + (now - started),
             wall_s=now - self._started,
             segment=self._segment_index,
             final=final,
