@@ -34,6 +34,7 @@ def align_corpus(
     *,
     diagonal_tension: float = 4.0,
     null_probability: float = 0.08,
+    dirichlet_alpha: float = 0.01,
     train_sources: list[list[str]] | None = None,
     train_targets: list[list[str]] | None = None,
 ) -> list[list[tuple[int, int]]]:
@@ -45,6 +46,9 @@ def align_corpus(
         iterations: EM iterations per direction.
         diagonal_tension: fast_align's lambda, how strongly links prefer the diagonal.
         null_probability: fast_align's p0, prior probability that a unit is unaligned.
+        dirichlet_alpha: concentration of the symmetric Dirichlet prior on each lexical
+            distribution, estimated by mean-field variational Bayes as in fast_align (small
+            values keep rare words from collecting garbage links); 0 gives plain EM.
         train_sources: extra source sentences used only to train the lexical tables.
         train_targets: their translations, as many as ``train_sources``.
 
@@ -61,7 +65,7 @@ def align_corpus(
         raise ValueError(f"null_probability must be in (0, 1), got {null_probability}")
     all_src = [[_normalize(u) for u in s] for s in [*sources, *extra_src]]
     all_tgt = [[_normalize(u) for u in t] for t in [*targets, *extra_tgt]]
-    settings = (iterations, diagonal_tension, null_probability)
+    settings = (iterations, diagonal_tension, null_probability, dirichlet_alpha)
     forward = _directional(all_src, all_tgt, *settings)[: len(sources)]
     backward = _directional(all_tgt, all_src, *settings)[: len(sources)]
     return [
@@ -128,6 +132,7 @@ def _directional(
     iterations: int,
     tension: float,
     p_null: float,
+    alpha: float,
 ) -> list[list[tuple[int, int]]]:
     """Viterbi links (source i, target j) of one direction after EM training."""
     cells = _build_cells(sources, targets, tension, p_null)
@@ -137,8 +142,7 @@ def _directional(
     for _ in range(iterations):
         post = _posterior(cells, table)
         counts = np.bincount(cells.lex, weights=post, minlength=table.size)
-        totals = np.bincount(cells.lex_source, weights=counts)
-        table = counts / np.maximum(totals[cells.lex_source], 1e-300)
+        table = _m_step(cells, counts, alpha)
     best = _column_argmax(cells, _scores(cells, table))
     source_pos = cells.source_pos[best]
     links: list[list[tuple[int, int]]] = []
@@ -196,6 +200,24 @@ def _diagonal_prior(n: int, m: int, tension: float, p_null: float) -> np.ndarray
     diag = np.exp(-tension * np.abs(i_rel - j_rel))
     diag *= (1.0 - p_null) / diag.sum(axis=0, keepdims=True)
     return np.vstack([np.full((1, m), p_null), diag])
+
+
+def _m_step(cells: _Cells, counts: np.ndarray, alpha: float) -> np.ndarray:
+    """New ``t(target | source)``: ML (``alpha = 0``) or mean-field VB under Dirichlet(alpha)."""
+    if alpha <= 0:
+        totals = np.bincount(cells.lex_source, weights=counts)
+        return counts / np.maximum(totals[cells.lex_source], 1e-300)
+    totals = np.bincount(cells.lex_source, weights=counts + alpha)
+    return np.exp(_digamma(counts + alpha) - _digamma(totals[cells.lex_source]))
+
+
+def _digamma(x: np.ndarray) -> np.ndarray:
+    """psi(x) for x > 0: recurrence up to x + 6, then the asymptotic series."""
+    shift = sum(1.0 / (x + k) for k in range(6))
+    y = x + 6.0
+    inv2 = 1.0 / (y * y)
+    series = np.log(y) - 0.5 / y - inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 / 252))
+    return series - shift
 
 
 def _scores(cells: _Cells, table: np.ndarray) -> np.ndarray:

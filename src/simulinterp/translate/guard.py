@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from simulinterp.lang import join_units
+
 # Target units per source unit that a faithful translation rarely exceeds, and a constant
 # allowance for short prefixes.
 _LENGTH_RATIO = {("zh", "en"): 1.2, ("en", "zh"): 3.0}
@@ -36,7 +38,7 @@ REFUSALS = (
 
 def is_refusal(text: str) -> bool:
     """True when ``text`` opens like a refusal or a comment rather than a translation."""
-    head = text.strip().lower()
+    head = " ".join(text.split()).lower()
     return any(head.startswith(r) for r in REFUSALS)
 
 
@@ -77,7 +79,8 @@ def allowed_new_units(
     target_lang: str,
 ) -> int:
     """How many leading candidate units survive the guards, given what is committed."""
-    if not committed and is_refusal(" ".join(candidate)):
+    opening = join_units([u.strip() for u in candidate], target_lang)
+    if not committed and is_refusal(opening):
         return 0
     kept = repetition_cut([*committed, *candidate]) - len(committed)
     room = max_target_units(source_units, source_lang, target_lang) - len(committed)
