@@ -76,6 +76,7 @@ def test_max_target_units(source_units: int, source: str, target: str, most: int
     [
         ("I'm sorry, I cannot translate that.", True),
         ("  Sorry, that is not", True),
+        ("I'm  sorry,\tI", True),  # runs of whitespace count as one space
         ("I cannot", True),
         ("I can't do that", True),
         ("As an AI, I", True),
@@ -117,6 +118,9 @@ def test_is_refusal(text: str, refusal: bool) -> None:
         # A refusal opening is dropped, but only before anything is committed.
         ([], ["I'm", "sorry,", "I", "can't"], 5, 0),
         ([], ["抱歉，", "我"], 5, 0),
+        # Units as the translator passes them, with the space before each.
+        ([], ["I'm", " sorry,", " I", " can't"], 5, 0),
+        ([], ["The", " sentence", " is", " cut"], 5, 0),
         (["Well,"], ["I'm", "sorry"], 5, 2),
         ([], [], 5, 0),
     ],
@@ -130,3 +134,6 @@ def test_allowed_new_units_chinese_target() -> None:
     assert allowed_new_units([], list("我们今天去公园很好他喜欢它们吧呢"), 2, "en", "zh") == 14
     assert allowed_new_units(list("哈哈"), list("哈哈好"), 2, "en", "zh") == 0
     assert allowed_new_units(list("我们"), list("去公园"), 2, "en", "zh") == 3
+    # A refusal split into characters is still recognised.
+    assert allowed_new_units([], list("抱歉，我无法翻译"), 2, "en", "zh") == 0
+    assert allowed_new_units([], list("这句话"), 2, "en", "zh") == 0
