@@ -17,11 +17,9 @@ from typing import Any
 
 from simulinterp.lang import has_cjk
 from simulinterp.llm.base import Continuation, LLMError, Token
+from simulinterp.llm.vocab import CJK_LEAD_BYTES, byte_decoder
 
 logger = logging.getLogger(__name__)
-
-# UTF-8 lead bytes of U+3000..U+9FFF (CJK punctuation, kana, ideographs) and of U+FF00..U+FFEF.
-_CJK_LEAD_BYTES = frozenset(range(0xE3, 0xEA)) | {0xEF}
 
 
 class LlamaCppBackend:
@@ -142,29 +140,12 @@ def cjk_token_ids(gguf_path: Path) -> list[int]:
     field = GGUFReader(str(gguf_path)).fields.get("tokenizer.ggml.tokens")
     if field is None:
         return []
-    decode = _byte_decoder()
+    decode = byte_decoder()
     banned = []
     for token_id, part_index in enumerate(field.data):
         piece = bytes(field.parts[part_index]).decode("utf-8", errors="replace")
         raw = bytes(decode.get(ch, 0x3F) for ch in piece)
         text = raw.decode("utf-8", errors="ignore")
-        if has_cjk(text) or any(b in _CJK_LEAD_BYTES for b in raw):
+        if has_cjk(text) or not CJK_LEAD_BYTES.isdisjoint(raw):
             banned.append(token_id)
     return banned
-
-
-def _byte_decoder() -> dict[str, int]:
-    """The inverse of GPT-2's reversible byte-to-unicode table used by byte-level BPE."""
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    codes = printable[:]
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            codes.append(256 + extra)
-            extra += 1
-    return {chr(code): byte for byte, code in zip(printable, codes, strict=True)}

@@ -25,11 +25,10 @@ from typing import Any
 
 from simulinterp.lang import has_cjk
 from simulinterp.llm.base import Continuation, LLMError, Token
+from simulinterp.llm.vocab import CJK_LEAD_BYTES
 
 logger = logging.getLogger(__name__)
 
-# UTF-8 lead bytes of U+3000..U+9FFF (CJK punctuation, kana, ideographs) and of U+FF00..U+FFEF.
-_CJK_LEAD_BYTES = frozenset(range(0xE3, 0xEA)) | {0xEF}
 _CHARS_PER_TOKEN_ESTIMATE = 3
 
 _Entry = tuple[Token, bytes | None]
@@ -244,7 +243,7 @@ def _cut_at_cjk(entries: list[_Entry], text: str) -> tuple[tuple[Token, ...], st
 
 def _is_cjk(token: Token, raw: bytes | None) -> bool:
     """The token holds a Chinese character, or (by its raw bytes) a UTF-8 fragment of one."""
-    return has_cjk(token.text) or bool(raw and any(b in _CJK_LEAD_BYTES for b in raw))
+    return has_cjk(token.text) or bool(raw and any(b in CJK_LEAD_BYTES for b in raw))
 
 
 def _error_text(raw: bytes) -> str:

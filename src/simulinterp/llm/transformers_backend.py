@@ -18,7 +18,7 @@ from typing import Any
 
 from simulinterp.lang import has_cjk
 from simulinterp.llm.base import Continuation, LLMError, Token
-from simulinterp.llm.llamacpp import _CJK_LEAD_BYTES, _byte_decoder
+from simulinterp.llm.vocab import CJK_LEAD_BYTES, byte_decoder
 
 logger = logging.getLogger(__name__)
 
@@ -266,13 +266,13 @@ def cjk_token_ids(tokenizer: Any) -> list[int]:
     Byte-level BPE pieces are mapped back to their bytes, so a token holding only the lead
     byte of a Chinese character is banned too; other pieces are decoded one by one.
     """
-    byte_of = _byte_decoder()
+    byte_of = byte_decoder()
     banned = []
     for token_id, piece in enumerate(tokenizer.convert_ids_to_tokens(range(len(tokenizer)))):
         if piece and all(ch in byte_of for ch in piece):
             raw = bytes(byte_of[ch] for ch in piece)
             text = raw.decode("utf-8", errors="ignore")
-            if has_cjk(text) or not _CJK_LEAD_BYTES.isdisjoint(raw):
+            if has_cjk(text) or not CJK_LEAD_BYTES.isdisjoint(raw):
                 banned.append(token_id)
         elif piece and has_cjk(tokenizer.decode([token_id])):
             banned.append(token_id)
