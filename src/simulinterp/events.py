@@ -59,3 +59,67 @@ class EndOfStream:
 
     source_units: int
     elapsed_s: float
+
+
+@dataclass(frozen=True)
+class SourceWord:
+    """A recognized source word (English) or character (Chinese) committed by the ASR.
+
+    Attributes:
+        text: the word as recognized, with its punctuation (e.g. ``"country."``).
+        start_s: where it starts in the source audio, seconds (approximate).
+        end_s: where it ends in the source audio, seconds (approximate).
+        audio_s: source audio consumed when it was committed, seconds (its SimulEval delay).
+        committed_s: computation-aware time of the commit, seconds from stream start.
+        sentence_end: it closes a sentence (ASR punctuation or a pause found by the VAD).
+    """
+
+    text: str
+    start_s: float
+    end_s: float
+    audio_s: float
+    committed_s: float
+    sentence_end: bool = False
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What the recognizer holds after one step: new committed words and the tentative rest.
+
+    Attributes:
+        committed: words committed in this step (never retracted later).
+        tentative: the unstable tail of the current hypothesis, for display only.
+        audio_s: source audio consumed so far, seconds.
+    """
+
+    committed: tuple[SourceWord, ...]
+    tentative: str
+    audio_s: float
+
+
+@dataclass(frozen=True)
+class SpeechCommit:
+    """A committed piece of translation of speech, on the source-audio timeline.
+
+    Attributes:
+        text: the new text appended to the committed translation.
+        audio_s: source audio consumed when it was decided, seconds (SimulEval's delay).
+        elapsed_s: computation-aware emission time, seconds from stream start.
+        wall_s: wall-clock seconds since the session started.
+        segment: index of the sentence segment it belongs to.
+        final: the segment is complete after this commit.
+        source_start_s: start of the segment's first source word in the audio, seconds.
+        source_end_s: end of the latest source word read, seconds.
+    """
+
+    text: str
+    audio_s: float
+    elapsed_s: float
+    wall_s: float
+    segment: int
+    final: bool
+    source_start_s: float
+    source_end_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
