@@ -102,6 +102,11 @@ class SimultaneousTranslator:
         self.commits: list[TargetCommit] = []
 
     @property
+    def ca_s(self) -> float:
+        """The computation-aware clock: when the last step finished, seconds."""
+        return self._ca_s
+
+    @property
     def text(self) -> str:
         """Everything committed so far in this stream."""
         return "".join(c.text for c in self.commits)

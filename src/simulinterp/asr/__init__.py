@@ -1,0 +1,1 @@
+"""Streaming speech recognition: whisper on short windows, VAD endpoints, LocalAgreement."""

@@ -1,0 +1,354 @@
+"""Streaming recognition: VAD-gated short windows, LocalAgreement commits, endpoint finals.
+
+Audio goes in with :meth:`StreamingRecognizer.insert_audio`. The VAD marks utterances. While
+one is open, :meth:`process` re-decodes the utterance's audio (only the audio present, plus a
+little silence) every ``step_s``, with the words committed so far forced as the decoder's
+prefix, and commits what two consecutive hypotheses agree on. When the VAD hears the speaker
+pause, the utterance is decoded once more and everything left is committed, ending with a
+sentence boundary; its audio is then dropped, so buffers stay as short as the utterances.
+
+The step adapts to the machine: the next decode waits until the last decode's cost is at most
+``max_duty`` of the audio since, which keeps the recognizer's real-time factor bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulinterp.asr.agreement import LocalAgreement, cut_restart, strip_repeat
+from simulinterp.asr.text import units_of, whisper_spelling
+from simulinterp.asr.whisper import SAMPLE_RATE, ZH_PROMPT, WhisperEngine
+from simulinterp.events import SourceWord, Transcript
+from simulinterp.lang import check_language, is_sentence_end, join_units
+from simulinterp.vad import SileroVAD, SpeechEnd, SpeechStart, VadConfig, VadStream
+
+logger = logging.getLogger(__name__)
+
+_TOKENS_PER_S = {"en": 6, "zh": 9}
+_REPEAT_UNITS = {"en": 3, "zh": 4}  # a shorter copy of earlier text may be genuine
+_LOW_LOGPROB = -1.0  # whisper's own threshold for a failed decode
+
+
+@dataclass(frozen=True)
+class RecognizerConfig:
+    """Settings of a streaming recognizer.
+
+    Attributes:
+        lang: the spoken language (``en`` or ``zh``).
+        step_s: least new audio between two decodes of an open utterance, seconds.
+        max_duty: the largest share of time spent decoding (adaptive step); 1.0 turns it off.
+        agreement: how many consecutive hypotheses must agree before a word is committed.
+        pad_s: silence appended to each window (keeps the decoder from looping at a cut word).
+        preroll_s: audio kept before the VAD's speech start, seconds.
+        context_chars: earlier committed text given to the decoder as its prompt, characters.
+        trim_s: an utterance longer than this is cut after its last committed sentence end
+            (found by aligning the committed words), so windows stay short in long speech.
+        detect_language: warn when the speech sounds like another language than ``lang``.
+        vad: speech start and endpoint settings.
+    """
+
+    lang: str = "en"
+    step_s: float = 0.5
+    max_duty: float = 0.3
+    agreement: int = 2
+    pad_s: float = 1.5
+    preroll_s: float = 0.5
+    context_chars: int = 120
+    trim_s: float = 6.0
+    detect_language: bool = True
+    vad: VadConfig = field(default_factory=VadConfig)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lang", check_language(self.lang))
+        if self.step_s <= 0 or not 0 < self.max_duty <= 1 or self.agreement < 1:
+            raise ValueError("step_s > 0, 0 < max_duty <= 1 and agreement >= 1 are required")
+        if self.pad_s < 0 or self.preroll_s < 0 or self.context_chars < 0:
+            raise ValueError("pad_s, preroll_s and context_chars must not be negative")
+
+
+@dataclass
+class _Utterance:
+    """The open utterance: where its audio starts and what of it is committed."""
+
+    start_s: float
+    committed: list[str] = field(default_factory=list)
+    last_decode_s: float = 0.0
+
+
+class StreamingRecognizer:
+    """One speaker's stream through a shared :class:`WhisperEngine` and :class:`SileroVAD`.
+
+    Args:
+        engine: the loaded whisper model.
+        vad: the loaded VAD model.
+        config: language and timing.
+        clock: seconds, to measure computation (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        engine: WhisperEngine,
+        vad: SileroVAD,
+        config: RecognizerConfig,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
+        self.engine, self.config, self._clock = engine, config, clock
+        self._vad = VadStream(vad, config.vad)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream; the next audio starts at time zero."""
+        self._vad.reset()
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._buffer_start_s = 0.0
+        self._events: list[SpeechStart | SpeechEnd] = []
+        self._utterance: _Utterance | None = None
+        self._agreement = LocalAgreement(self.config.agreement)
+        self._context = ZH_PROMPT if self.config.lang == "zh" else ""
+        self._previous: list[str] = []
+        self._next_decode_s = 0.0
+        self._checked_language = not self.config.detect_language
+        self.words: list[SourceWord] = []
+        self.warnings: list[str] = []
+        self.compute_s = 0.0
+
+    @property
+    def buffered_s(self) -> float:
+        """Audio held in memory, seconds (bounded by the utterance length)."""
+        return len(self._buffer) / SAMPLE_RATE
+
+    @property
+    def audio_s(self) -> float:
+        """Source audio received so far, seconds."""
+        return self._buffer_start_s + len(self._buffer) / SAMPLE_RATE
+
+    def insert_audio(self, samples: np.ndarray) -> None:
+        """Append float32 mono 16 kHz samples (cheap: only the VAD runs here)."""
+        self._buffer = np.concatenate([self._buffer, samples.astype(np.float32, copy=False)])
+        started = self._clock()
+        self._events.extend(self._vad.feed(samples))
+        self.compute_s += self._clock() - started
+        if self._utterance is None and not self._events:
+            self._drop_before(self.audio_s - self.config.preroll_s)
+
+    def process(self, at_s: float | None = None) -> Transcript:
+        """Handle what the VAD found and decode if a step is due.
+
+        Args:
+            at_s: computation-aware time when this step starts (defaults to the audio received);
+                committed words are stamped with it plus the computation spent.
+        """
+        started = self._clock()
+        at = self.audio_s if at_s is None else at_s
+        committed: list[SourceWord] = []
+        while self._events:
+            event = self._events.pop(0)
+            if isinstance(event, SpeechStart):
+                self._open(event.start_s)
+            else:
+                committed += self._final(event.end_s, at, started)
+        utt = self._utterance
+        if utt is not None and self.audio_s >= self._next_decode_s:
+            committed += self._partial(at, started)
+        self.compute_s += self._clock() - started
+        return Transcript(tuple(committed), self.tentative, self.audio_s)
+
+    def finish(self, at_s: float | None = None) -> Transcript:
+        """The audio has ended: close the open utterance and commit everything."""
+        self._events.extend(self._vad.finish())
+        result = self.process(at_s)
+        if self._utterance is None:
+            return result
+        started = self._clock()
+        at = self.audio_s if at_s is None else at_s
+        words = self._final(self.audio_s, at, started)
+        self.compute_s += self._clock() - started
+        return Transcript(result.committed + tuple(words), "", self.audio_s)
+
+    @property
+    def tentative(self) -> str:
+        """The open utterance's uncommitted words, for display."""
+        return join_units(self._agreement.tentative(), self.config.lang)
+
+    # -- utterances ----------------------------------------------------------------------
+
+    def _open(self, start_s: float) -> None:
+        if self._utterance is not None:
+            return
+        start = max(start_s, self._buffer_start_s)
+        self._drop_before(start)
+        self._utterance = _Utterance(start_s=start)
+        self._agreement.reset()
+        self._next_decode_s = start + self.config.step_s
+
+    def _partial(self, at: float, started: float) -> list[SourceWord]:
+        utt = self._utterance
+        assert utt is not None
+        end_s = self.audio_s
+        tail, _, encoded = self._decode(utt, end_s, final=False)
+        new = self._agreement.insert(tail)
+        words = self._commit(utt, new, end_s, at + self._clock() - started, sentence_end=False)
+        if encoded is not None and end_s - utt.start_s > self.config.trim_s:
+            self._trim(utt, encoded, end_s)
+        cost = self._clock() - started
+        self._next_decode_s = end_s + max(self.config.step_s, cost / self.config.max_duty)
+        return words
+
+    def _trim(self, utt: _Utterance, encoded: object, end_s: float) -> None:
+        """Start the utterance anew after its last committed sentence end."""
+        lang = self.config.lang
+        ends = [i for i, u in enumerate(utt.committed) if is_sentence_end(u)]
+        if not ends:
+            return
+        head = utt.committed[: ends[-1] + 1]
+        words = self.engine.word_times(encoded, lang, _prefix(head, lang), end_s - utt.start_s)
+        if not words:
+            return
+        cut_s = utt.start_s + words[-1][2]
+        if not utt.start_s + 1.0 < cut_s < end_s - 0.3:
+            return
+        logger.debug("trimming the utterance at %.2f s after %r", cut_s, head[-1])
+        self._remember(head)
+        utt.committed = utt.committed[len(head) :]
+        utt.start_s = cut_s
+        self._drop_before(cut_s)
+
+    def _remember(self, units: list[str]) -> None:
+        """Committed text becomes the decoder's context for what follows."""
+        text = join_units(units, self.config.lang)
+        if units:
+            self._previous = list(units)
+        if text:
+            self._context = (self._context + " " + text).strip()[-self.config.context_chars :]
+
+    def _final(self, end_s: float, at: float, started: float) -> list[SourceWord]:
+        utt = self._utterance
+        if utt is None:
+            return []
+        tail, confident, _ = self._decode(utt, end_s, final=True)
+        if not utt.committed and not confident:
+            tail = []  # noise or a filler decoded as words
+        words = self._commit(utt, tail, end_s, at + self._clock() - started, sentence_end=True)
+        self._remember(utt.committed)
+        self._utterance = None
+        self._agreement.reset()
+        self._drop_before(end_s)
+        return words
+
+    def _decode(
+        self, utt: _Utterance, end_s: float, *, final: bool
+    ) -> tuple[list[str], bool, object | None]:
+        """Units after the committed ones, whether the decode looks confident, the window."""
+        lang = self.config.lang
+        audio = self._slice(utt.start_s, end_s)
+        if len(audio) < SAMPLE_RATE // 10:
+            return [], False, None
+        encoded = self.engine.encode(audio, pad_s=self.config.pad_s)
+        if not self._checked_language and len(audio) >= 2 * SAMPLE_RATE:
+            self._check_language(encoded)
+        budget = int((end_s - utt.start_s) * _TOKENS_PER_S[lang]) - len(utt.committed)
+        decoded = self.engine.decode(
+            encoded,
+            lang,
+            prompt=self._context,
+            prefix=_prefix(utt.committed, lang),
+            max_new_tokens=max(budget, 0) + 8,
+        )
+        tail = units_of(decoded.text, lang)
+        if not decoded.finished and not final:
+            tail = tail[:-1]  # a cut-off last unit may be half a word
+        tail = strip_repeat(tail, self._previous, _REPEAT_UNITS[lang])
+        whole = [*utt.committed, *tail]
+        tail = whole[len(utt.committed) : max(len(utt.committed), cut_restart(whole))]
+        return tail, decoded.avg_logprob >= _LOW_LOGPROB, encoded
+
+    def _commit(
+        self,
+        utt: _Utterance,
+        units: list[str],
+        end_s: float,
+        committed_s: float,
+        *,
+        sentence_end: bool,
+    ) -> list[SourceWord]:
+        if not units:
+            if sentence_end and self.words and not self.words[-1].sentence_end and utt.committed:
+                last = self.words[-1]
+                self.words[-1] = SourceWord(
+                    last.text, last.start_s, last.end_s, last.audio_s, last.committed_s, True
+                )
+                return [self.words[-1]]
+            return []
+        times = _unit_times(utt.committed, units, utt.start_s, end_s)
+        words = []
+        for i, (unit, (start, end)) in enumerate(zip(units, times, strict=True)):
+            last = i == len(units) - 1
+            words.append(
+                SourceWord(
+                    text=unit,
+                    start_s=start,
+                    end_s=end,
+                    audio_s=self.audio_s,  # all audio received counts as read
+                    committed_s=committed_s,
+                    sentence_end=is_sentence_end(unit) or (sentence_end and last),
+                )
+            )
+        utt.committed.extend(units)
+        self.words.extend(words)
+        return words
+
+    def _check_language(self, encoded: object) -> None:
+        self._checked_language = True
+        best, prob = self.engine.detect_language(encoded)[0]
+        if best != self.config.lang and prob >= 0.5:
+            message = (
+                f"the speech sounds like {best!r} ({prob:.0%} sure), not {self.config.lang!r}: "
+                f"check --from"
+            )
+            logger.warning(message)
+            self.warnings.append(message)
+
+    # -- audio buffer --------------------------------------------------------------------
+
+    def _slice(self, start_s: float, end_s: float) -> np.ndarray:
+        a = max(0, round((start_s - self._buffer_start_s) * SAMPLE_RATE))
+        b = max(a, round((end_s - self._buffer_start_s) * SAMPLE_RATE))
+        return self._buffer[a:b]
+
+    def _drop_before(self, time_s: float) -> None:
+        cut = round((time_s - self._buffer_start_s) * SAMPLE_RATE)
+        if cut > 0:
+            cut = min(cut, len(self._buffer))
+            self._buffer = self._buffer[cut:]
+            self._buffer_start_s += cut / SAMPLE_RATE
+
+
+def _prefix(committed: list[str], lang: str) -> str:
+    """The committed units as whisper writes them (English words after a space)."""
+    text = join_units(committed, lang)
+    return " " + text if text and lang == "en" else whisper_spelling(text)
+
+
+def _unit_times(
+    before: list[str], units: list[str], start_s: float, end_s: float
+) -> list[tuple[float, float]]:
+    """Approximate times of ``units``: the utterance's span shared out by characters.
+
+    Whisper gives no word times without an extra alignment pass; for subtitles and display,
+    spreading the utterance over its characters is close enough.
+    """
+    lengths = [len(u) + 1 for u in [*before, *units]]
+    total = sum(lengths) or 1
+    span = max(end_s - start_s, 0.0)
+    position = sum(lengths[: len(before)])
+    times = []
+    for length in lengths[len(before) :]:
+        start = start_s + span * position / total
+        position += length
+        times.append((start, start_s + span * position / total))
+    return times

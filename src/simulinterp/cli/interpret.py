@@ -1,0 +1,204 @@
+"""``simulinterp interpret``: speech in (file or microphone), live subtitles out.
+
+Writes ``NAME.LANG.srt``, ``NAME.LANG.vtt`` and ``NAME.LANG.json`` next to the input (or into
+``--output``). Ctrl-C stops the stream, and everything committed so far is still written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+
+from simulinterp.cli.common import (
+    CliError,
+    add_direction,
+    add_model,
+    add_policy,
+    direction,
+    load_backend,
+    policy_from,
+    translator_config,
+)
+from simulinterp.events import SpeechCommit
+
+logger = logging.getLogger(__name__)
+
+DEMO_AUDIO = "data/jfk_inaugural_en.flac"
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "interpret",
+        help="interpret speech (a recording or the microphone) with live subtitles",
+        description="Recognize speech as it is spoken and translate it simultaneously. "
+        "Shows live subtitles and writes SRT, WebVTT and a JSON transcript.",
+    )
+    parser.add_argument("audio", nargs="?", help="recording (wav, flac, ogg, mp3, m4a, ...)")
+    parser.add_argument("--mic", action="store_true", help="interpret the microphone live")
+    parser.add_argument("--device", help="microphone device (name or index; see --list-devices)")
+    parser.add_argument(
+        "--list-devices", action="store_true", help="list audio input devices and exit"
+    )
+    add_direction(parser)
+    add_policy(parser)
+    add_model(parser)
+    add_speech_options(parser)
+    parser.add_argument("--output", help="folder for the subtitle files (default: beside input)")
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="play a file in real time, as if live (default: as fast as possible, with "
+        "latencies simulated on a computation-aware clock)",
+    )
+    parser.add_argument("--jsonl", action="store_true", help="print events as JSON lines on stdout")
+    parser.set_defaults(run=run_interpret)
+
+
+def add_speech_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("speech recognition")
+    group.add_argument(
+        "--asr-model", default="base", help="packaged whisper preset (base) or a CTranslate2 dir"
+    )
+    group.add_argument(
+        "--asr-step", type=float, default=0.5, help="seconds of new audio between decodes"
+    )
+    group.add_argument("--asr-threads", type=int, default=2, help="CPU threads of the recognizer")
+
+
+def run_interpret(args: argparse.Namespace) -> int:
+    if args.list_devices:
+        from simulinterp.audio import list_input_devices
+
+        print(list_input_devices())
+        return 0
+    if bool(args.audio) == bool(args.mic):
+        raise CliError("give a recording to interpret, or --mic for the microphone (not both)")
+    source = _open_source(args)
+    session = build_session(args, realtime=args.mic or args.realtime)
+    out = _output_base(args)
+    return interpret(session, source, out, jsonl=args.jsonl, audio_name=args.audio or "mic")
+
+
+def build_session(args: argparse.Namespace, *, realtime: bool):
+    """The engine and one session, from the CLI options."""
+    from simulinterp.asr.stream import RecognizerConfig
+    from simulinterp.llm.models import ModelNotFoundError
+    from simulinterp.pipeline import SpeechEngine
+
+    src, _ = direction(args)
+    llm = load_backend(args)
+    try:
+        engine = SpeechEngine(llm, asr_model=args.asr_model, threads=args.asr_threads)
+        rec = RecognizerConfig(lang=src, step_s=args.asr_step)
+    except (ModelNotFoundError, ValueError) as err:
+        raise CliError(str(err)) from err
+    return engine.session(policy_from(args), translator_config(args), rec, realtime=realtime)
+
+
+def _open_source(args: argparse.Namespace) -> Iterable:
+    from simulinterp.audio import AudioError, FileSource, MicrophoneSource
+
+    try:
+        if args.mic:
+            device = int(args.device) if args.device and args.device.isdigit() else args.device
+            return MicrophoneSource(device)
+        return FileSource(args.audio, realtime=args.realtime)
+    except AudioError as err:
+        raise CliError(str(err)) from err
+
+
+def _output_base(args: argparse.Namespace) -> Path:
+    """``talk.wav`` → ``talk.zh`` beside it or in ``--output``; the mic gets a timestamp."""
+    from datetime import datetime
+
+    _, tgt = direction(args)
+    stem = Path(args.audio).stem if args.audio else f"mic-{datetime.now():%Y%m%d-%H%M%S}"
+    folder = (
+        Path(args.output)
+        if args.output
+        else (Path(args.audio).parent if args.audio else Path.cwd())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{stem}.{tgt}"
+
+
+def interpret(session, source: Iterable, out: Path, *, jsonl: bool, audio_name: str) -> int:
+    """Run ``source`` through ``session`` with a live display; write the files at the end."""
+    from simulinterp.audio import AudioError
+    from simulinterp.cli.live import LiveSubtitles
+
+    view = LiveSubtitles(session.translator.config.target_lang, jsonl=jsonl)
+    interrupted, failure = False, None
+    try:
+        with view:
+            try:
+                with _entered(source) as chunks:
+                    for chunk in chunks:
+                        view.update(session.feed(chunk), session)
+            except KeyboardInterrupt:
+                interrupted = True
+            except AudioError as err:
+                failure = err
+            view.update(session.finish(), session)
+    except KeyboardInterrupt:
+        interrupted = True
+    for warning in session.warnings:
+        print(f"simulinterp: warning: {warning}", file=sys.stderr)
+    paths = write_outputs(session, out, audio_name, interrupted=interrupted or bool(failure))
+    print(session.translation.strip())
+    print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+    if failure is not None:
+        raise CliError(f"{failure} (what was interpreted before it is saved)")
+    return 130 if interrupted else 0
+
+
+class _entered:
+    """Use a source as a context manager when it is one (the microphone), else as is."""
+
+    def __init__(self, source: Iterable):
+        self.source = source
+
+    def __enter__(self) -> Iterable:
+        enter = getattr(self.source, "__enter__", None)
+        return enter() if enter else self.source
+
+    def __exit__(self, *exc: object) -> None:
+        exit_ = getattr(self.source, "__exit__", None)
+        if exit_:
+            exit_(*exc)
+
+
+def write_outputs(session, out: Path, audio_name: str, *, interrupted: bool) -> list[Path]:
+    """SRT, WebVTT and the JSON transcript of everything committed."""
+    from simulinterp.subtitles import cues_from_commits, write_srt, write_transcript_json, write_vtt
+
+    cfg = session.translator.config
+    cues = cues_from_commits(session.commits, session.words, cfg.target_lang)
+    paths = [out.with_suffix(out.suffix + ext) for ext in (".srt", ".vtt", ".json")]
+    write_srt(paths[0], cues)
+    write_vtt(paths[1], cues)
+    write_transcript_json(
+        paths[2],
+        source_lang=cfg.source_lang,
+        target_lang=cfg.target_lang,
+        audio=audio_name,
+        commits=session.commits,
+        source_words=session.words,
+        cues=cues,
+        interrupted=interrupted,
+    )
+    return paths
+
+
+def demo_audio() -> Path:
+    """The bundled recording used by ``simulinterp demo``."""
+    return Path(str(resources.files("simulinterp").joinpath(DEMO_AUDIO)))
+
+
+def commit_json(commit: SpeechCommit) -> str:
+    return json.dumps({"type": "translation", **commit.to_json()}, ensure_ascii=False)

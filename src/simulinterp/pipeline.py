@@ -1,0 +1,179 @@
+"""Speech in, translation out: the one session object behind ``interpret``, eval and servers.
+
+A session chains a :class:`StreamingRecognizer` (VAD + whisper + LocalAgreement) and a
+:class:`SimultaneousTranslator`. Audio chunks go in with :meth:`SpeechSession.feed`; each call
+returns the source words committed and the translation committed because of them.
+
+Two clocks:
+- ``realtime=False`` (files as fast as possible) simulates a live run on a computation-aware
+  clock: a chunk of audio is available at its end time, computing takes the time it really
+  took, and while the simulated machine is busy, audio waits (it is decoded with the next
+  step). This is SimulEval's computation-aware setting, and it gives the same latencies a live
+  run on this machine would.
+- ``realtime=True`` (microphone, paced files) stamps everything with the wall clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from simulinterp.asr.stream import RecognizerConfig, StreamingRecognizer
+from simulinterp.audio import AudioChunk
+from simulinterp.events import SourceUnit, SourceWord, SpeechCommit, TargetCommit, Transcript
+from simulinterp.llm.base import LLMBackend
+from simulinterp.policy.base import Policy
+from simulinterp.translate.translator import SimultaneousTranslator, TranslatorConfig
+
+
+@dataclass(frozen=True)
+class SessionStep:
+    """What one call to the session produced.
+
+    Attributes:
+        transcript: newly committed source words and the tentative rest.
+        commits: newly committed translation.
+    """
+
+    transcript: Transcript
+    commits: tuple[SpeechCommit, ...]
+
+
+class SpeechSession:
+    """One speaker's stream: audio chunks in, committed source and translation out.
+
+    Args:
+        recognizer: the streaming recognizer (per session).
+        translator: the simultaneous translator (per session).
+        realtime: stamp with the wall clock instead of the simulated computation-aware clock.
+        clock: seconds (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        recognizer: StreamingRecognizer,
+        translator: SimultaneousTranslator,
+        *,
+        realtime: bool = False,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
+        if recognizer.config.lang != translator.config.source_lang:
+            raise ValueError(
+                f"the recognizer hears {recognizer.config.lang!r} but the translator reads "
+                f"{translator.config.source_lang!r}"
+            )
+        self.recognizer, self.translator = recognizer, translator
+        self.realtime, self._clock = realtime, clock
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new stream at time zero."""
+        self.recognizer.reset()
+        self.translator.reset()
+        self._started = self._clock()
+        self.ca_s = 0.0
+        self.words: list[SourceWord] = []
+        self.commits: list[SpeechCommit] = []
+        self._segment_first: dict[int, int] = {0: 0}
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.recognizer.warnings
+
+    @property
+    def translation(self) -> str:
+        return "".join(c.text for c in self.commits)
+
+    def feed(self, chunk: AudioChunk) -> SessionStep:
+        """Take one chunk of audio; decode and translate if the simulated machine is free."""
+        self.recognizer.insert_audio(chunk.samples)
+        if self.realtime:
+            return self._step(self._clock() - self._started, final=False)
+        if chunk.end_s < self.ca_s:  # still busy with earlier audio: this chunk waits
+            return SessionStep(Transcript((), self.recognizer.tentative, chunk.end_s), ())
+        return self._step(max(self.ca_s, chunk.end_s), final=False)
+
+    def finish(self) -> SessionStep:
+        """The audio has ended: commit every word and translate the rest."""
+        if self.realtime:
+            at = self._clock() - self._started
+        else:
+            at = max(self.ca_s, self.recognizer.audio_s)
+        return self._step(at, final=True)
+
+    def _step(self, at: float, *, final: bool) -> SessionStep:
+        started = self._clock()
+        rec = self.recognizer
+        transcript = rec.finish(at) if final else rec.process(at)
+        self.ca_s = at + (self._clock() - started)
+        commits: list[TargetCommit] = []
+        for word in transcript.committed:
+            self.words.append(word)
+            unit = SourceUnit(
+                word.text,
+                len(self.words) - 1,
+                arrival_s=word.committed_s,
+                sentence_end=word.sentence_end,
+            )
+            commits += self.translator.feed(unit)
+        if final:
+            commits += self.translator.finish()
+        if commits or transcript.committed:
+            self.ca_s = max(self.ca_s, self.translator.ca_s)
+        out = tuple(self._on_audio(c) for c in commits)
+        self.commits.extend(out)
+        return SessionStep(transcript, out)
+
+    def _on_audio(self, commit: TargetCommit) -> SpeechCommit:
+        """A translator commit placed on the source-audio timeline."""
+        first = self._segment_first.setdefault(commit.segment, commit.source_consumed - 1)
+        read = self.words[max(commit.source_consumed - 1, 0)]
+        if commit.final:
+            self._segment_first[commit.segment + 1] = commit.source_consumed
+        start = self.words[min(first, len(self.words) - 1)].start_s
+        elapsed = commit.elapsed_s if not self.realtime else self._clock() - self._started
+        return SpeechCommit(
+            text=commit.text,
+            audio_s=read.audio_s,
+            elapsed_s=max(elapsed, read.audio_s),
+            wall_s=self._clock() - self._started,
+            segment=commit.segment,
+            final=commit.final,
+            source_start_s=start,
+            source_end_s=read.end_s,
+        )
+
+
+class SpeechEngine:
+    """The heavy models, loaded once and shared by every session.
+
+    Args:
+        llm: the translation model backend.
+        asr_model: a packaged whisper preset (``base``) or a CTranslate2 whisper directory.
+        threads: CPU threads for the recognizer.
+    """
+
+    def __init__(self, llm: LLMBackend, *, asr_model: str = "base", threads: int = 2):
+        from simulinterp.asr.whisper import WhisperEngine
+        from simulinterp.vad import SileroVAD
+
+        self.llm = llm
+        self.whisper = WhisperEngine(asr_model, threads=threads)
+        self.vad = SileroVAD()
+
+    def session(
+        self,
+        policy: Policy,
+        config: TranslatorConfig,
+        recognizer: RecognizerConfig | None = None,
+        *,
+        realtime: bool = False,
+    ) -> SpeechSession:
+        """A new session for one speaker in the direction of ``config``."""
+        rec_config = recognizer or RecognizerConfig(lang=config.source_lang)
+        return SpeechSession(
+            StreamingRecognizer(self.whisper, self.vad, rec_config),
+            SimultaneousTranslator(self.llm, policy, config),
+            realtime=realtime,
+        )

@@ -1,0 +1,176 @@
+"""The streaming recognizer on tone "speech": commits, endpoints, trimming, pacing, warnings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulinterp.asr.agreement import LocalAgreement, agreed_prefix, cut_restart, strip_repeat
+from simulinterp.asr.stream import RecognizerConfig, StreamingRecognizer
+from simulinterp.asr.text import normalize, units_of
+from speech_fakes import EnergyVAD, FakeClock, ToneWhisper, speak
+
+CHUNK = 1600  # 0.1 s
+
+
+def run(audio: np.ndarray, rec: StreamingRecognizer, chunk: int = CHUNK) -> list:
+    steps = []
+    for i in range(0, len(audio), chunk):
+        rec.insert_audio(audio[i : i + chunk])
+        steps.append(rec.process())
+    steps.append(rec.finish())
+    return steps
+
+
+def recognizer(**kwargs) -> tuple[StreamingRecognizer, ToneWhisper]:
+    engine = ToneWhisper()
+    config = RecognizerConfig(lang="en", max_duty=1.0, **kwargs)
+    return StreamingRecognizer(engine, EnergyVAD(), config), engine  # type: ignore[arg-type]
+
+
+def test_every_word_is_committed_once_in_order():
+    script = [["we", "go", "to", "the", "park"], ["he", "likes", "it"]]
+    rec, _ = recognizer()
+    steps = run(speak(script), rec)
+    committed = [w.text for s in steps for w in s.committed]
+    assert committed == [w for u in script for w in u]
+    assert [w.text for w in rec.words] == committed
+    assert "uh" not in committed  # a burst cut off by the window edge is never committed
+
+
+def test_an_endpoint_ends_the_sentence_and_frees_the_buffer():
+    script = [["we", "go", "to"], ["he", "likes", "it"]]
+    rec, _ = recognizer()
+    run(speak(script), rec)
+    ends = [w.text for w in rec.words if w.sentence_end]
+    assert ends == ["to", "it"]
+    assert rec.buffered_s <= rec.config.preroll_s + 0.2
+
+
+def test_words_are_committed_while_the_speaker_is_still_talking():
+    script = [["we", "go", "to", "the", "park", "he", "likes", "it", "very", "good"]]
+    audio = speak(script, lead_s=0.5)
+    rec, _ = recognizer()
+    run(audio, rec)
+    utterance_end = 0.5 + 10 * 0.45
+    early = [w for w in rec.words if w.audio_s < utterance_end]
+    assert len(early) >= 6
+    for w in rec.words:
+        assert w.audio_s >= w.end_s - 0.05  # never before it was heard
+        assert w.committed_s >= w.audio_s
+
+
+def test_silence_is_never_decoded():
+    rec, engine = recognizer()
+    steps = run(np.zeros(5 * 16000, np.float32), rec)
+    assert engine.decodes == []
+    assert all(not s.committed for s in steps)
+    assert rec.buffered_s <= rec.config.preroll_s + 0.2
+
+
+def test_long_speech_is_trimmed_at_committed_sentence_ends():
+    words = (
+        "we go to the park good. he likes it very good. "
+        "the park likes we good. very good he go to it good."
+    ).split()
+    rec, engine = recognizer(trim_s=2.0)
+    run(speak([words]), rec)
+    assert [w.text for w in rec.words] == words
+    assert max(engine.decodes) < 6.0  # without trimming the window would reach 11 s
+
+
+def test_decoding_slows_down_instead_of_falling_behind():
+    clock = FakeClock()
+    engine = ToneWhisper(cost_s=0.3, advance=clock.advance)
+    config = RecognizerConfig(lang="en", step_s=0.1, max_duty=0.3)
+    rec = StreamingRecognizer(engine, EnergyVAD(), config, clock=clock)  # type: ignore[arg-type]
+    audio = speak([["we", "go", "to", "the", "park", "he", "likes", "it"]])
+    run(audio, rec)
+    decoded_s = 0.3 * len(engine.decodes)
+    assert decoded_s / (len(audio) / 16000) <= 0.45
+    assert rec.compute_s == pytest.approx(decoded_s)
+
+
+def test_the_wrong_language_is_reported():
+    rec, engine = recognizer()
+    engine.language = "zh"
+    run(speak([["we", "go", "to", "the", "park"]]), rec)
+    assert len(rec.warnings) == 1 and "'zh'" in rec.warnings[0]
+
+
+def test_reset_starts_a_new_stream():
+    rec, _ = recognizer()
+    run(speak([["we", "go"]]), rec)
+    rec.reset()
+    run(speak([["he", "likes", "it"]]), rec)
+    assert [w.text for w in rec.words] == ["he", "likes", "it"]
+    assert rec.words[0].start_s < 1.0
+
+
+@pytest.mark.parametrize(
+    ("hyps", "agreed"),
+    [
+        ([["a", "b", "c"], ["a", "b", "d"]], 2),
+        ([["You,"], ["you."]], 1),
+        ([["a"], []], 0),
+        ([], 0),
+    ],
+)
+def test_agreed_prefix(hyps, agreed):
+    assert agreed_prefix(hyps) == agreed
+
+
+def test_local_agreement_commits_only_what_two_hypotheses_share():
+    la = LocalAgreement(2)
+    assert la.insert(["we", "go", "uh"]) == []
+    assert la.insert(["we", "go", "to", "uh"]) == ["we", "go"]
+    assert la.tentative() == ["to", "uh"]
+    assert la.insert(["to", "the"]) == ["to"]
+    with pytest.raises(ValueError):
+        LocalAgreement(0)
+
+
+@pytest.mark.parametrize(
+    ("tail", "reference", "kept"),
+    [
+        ("and so my fellow ask not".split(), "and so my fellow".split(), ["ask", "not"]),
+        ("my fellow Americans. ask".split(), "and so my fellow Americans.".split(), ["ask"]),
+        (
+            "fellow Americans. ask".split(),
+            "and so my fellow Americans.".split(),
+            ["fellow", "Americans.", "ask"],
+        ),
+        ("ask not".split(), "and so my".split(), ["ask", "not"]),
+        ("so my".split(), "and so my".split(), ["so", "my"]),  # two units may be genuine
+    ],
+)
+def test_strip_repeat(tail, reference, kept):
+    assert strip_repeat(tail, reference) == kept
+
+
+@pytest.mark.parametrize(
+    ("units", "keep"),
+    [
+        ("And so my Americans. And so my Americans.".split(), 4),
+        ("Is not. Is not.".split(), 2),
+        ("the cat the dog".split(), 4),
+        ("I think I think so".split(), 2),
+    ],
+)
+def test_cut_restart(units, keep):
+    assert cut_restart(units) == keep
+
+
+def test_chinese_text_is_simplified_with_full_width_punctuation():
+    assert normalize("首先,說一下. 好的?", "zh") == "首先，说一下。好的？"
+    assert units_of("數據Ｇ或許", "zh") == ["数", "据", "，", "或", "许"]
+    assert units_of("好的\ufffd的", "zh") == ["好", "的"]
+
+
+def test_english_loops_are_cut():
+    assert units_of(" and so my fellow and so my fellow and so", "en") == [
+        "and",
+        "so",
+        "my",
+        "fellow",
+    ]
