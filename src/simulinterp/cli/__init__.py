@@ -7,7 +7,7 @@ import logging
 import sys
 
 from simulinterp import __version__
-from simulinterp.cli import evaluate, translate
+from simulinterp.cli import evaluate, interpret, translate
 from simulinterp.cli.common import EXIT_USAGE, CliError
 
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     translate.add_parsers(sub)
+    interpret.add_parsers(sub)
     evaluate.add_parser(sub)
     return parser
 

@@ -19,6 +19,7 @@ from simulinterp.cli.common import (
     read_text_file,
     translator_config,
 )
+from simulinterp.cli.interpret import add_speech_options
 from simulinterp.eval.instances import DEFAULT_UNITS_PER_S
 from simulinterp.eval.runner import EvalData, evaluate, oracle_al, plot_curve, write_scores
 from simulinterp.policy import POLICIES, make_policy
@@ -32,8 +33,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Stream each source line through the translator at a speaking rate and "
         "write DIR/instances.log and DIR/scores.json (SimulEval-compatible).",
     )
-    parser.add_argument("--source", required=True, help="source text, one segment per line")
-    parser.add_argument("--reference", required=True, help="reference translations, line-aligned")
+    parser.add_argument(
+        "--source",
+        required=True,
+        help="source text, one segment per line; with --source-type speech, a list of "
+        "recordings, one path per line (relative to the list's folder)",
+    )
+    parser.add_argument(
+        "--reference",
+        required=True,
+        help="reference translations, line-aligned (speech: tabs separate the sentences of a "
+        "long recording, which is then re-segmented to them)",
+    )
+    parser.add_argument(
+        "--source-type",
+        choices=["text", "speech"],
+        default="text",
+        help="text lines paced at --rate, or recordings through streaming ASR",
+    )
+    parser.add_argument(
+        "--transcripts", help="speech: gold transcripts, line-aligned, to add WER or CER"
+    )
     parser.add_argument("--output", required=True, help="output directory")
     add_direction(parser)
     add_policy(parser)
@@ -48,10 +68,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=int, help="evaluate only the first N lines")
     parser.add_argument("--no-offline", action="store_true", help="skip offline_BLEU")
     parser.add_argument("--no-oracle", action="store_true", help="skip oracle_AL")
+    add_speech_options(parser)
     parser.set_defaults(run=run_eval)
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    if args.source_type == "speech":
+        from simulinterp.cli.evaluate_speech import run_speech_eval
+
+        return run_speech_eval(args)
     config = translator_config(args)
     data = _load_data(args, config.source_lang, config.target_lang)
     knobs = _sweep_values(args)

@@ -202,3 +202,29 @@ def demo_audio() -> Path:
 
 def commit_json(commit: SpeechCommit) -> str:
     return json.dumps({"type": "translation", **commit.to_json()}, ensure_ascii=False)
+
+
+def run_speech_demo(args: argparse.Namespace) -> int:
+    """``simulinterp demo``: the bundled JFK recording, English into Chinese, in real time."""
+    import tempfile
+
+    from simulinterp.audio import AudioError, FileSource
+
+    args.source_lang, args.target_lang = "en", "zh"
+    args.asr_model, args.asr_step, args.asr_threads = "base", 0.5, 2
+    audio = demo_audio()
+    folder = Path(args.output or tempfile.mkdtemp(prefix="simulinterp-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(
+        f"Interpreting {audio.name} (JFK, 1961, public domain) from English into Chinese "
+        f"{'as fast as possible' if args.fast else 'in real time'} (policy: {args.policy}).",
+        file=sys.stderr,
+    )
+    try:
+        source = FileSource(str(audio), realtime=not args.fast)
+    except AudioError as err:
+        raise CliError(str(err)) from err
+    session = build_session(args, realtime=not args.fast)
+    return interpret(
+        session, source, folder / f"{audio.stem}.zh", jsonl=False, audio_name=str(audio)
+    )

@@ -51,12 +51,21 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--jsonl", action="store_true", help="print every commit as a JSON line on stdout instead"
     )
     parser.set_defaults(run=run_translate)
-    demo = sub.add_parser("demo", help="interpret a bundled Chinese example into English live")
+    demo = sub.add_parser(
+        "demo",
+        help="interpret a bundled recording live (JFK's inaugural address, English to Chinese)",
+        description="Interpret a bundled 11 s recording in real time with live subtitles, and "
+        "write its SRT, WebVTT and JSON transcript. --text runs the earlier text-only demo "
+        "(a Chinese talk into English).",
+    )
+    demo.add_argument(
+        "--text", action="store_true", help="the text demo: a Chinese talk typed in, not spoken"
+    )
+    demo.add_argument("--fast", action="store_true", help="do not wait for real time")
+    demo.add_argument("--output", help="folder for the subtitle files (default: a temp folder)")
     add_policy(demo)
     add_model(demo)
-    demo.set_defaults(
-        run=run_demo, source_lang="zh", target_lang="en", rate=DEFAULT_UNITS_PER_S["zh"]
-    )
+    demo.set_defaults(run=run_demo, rate=DEFAULT_UNITS_PER_S["zh"])
 
 
 def run_translate(args: argparse.Namespace) -> int:
@@ -70,6 +79,11 @@ def run_translate(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    if not args.text:
+        from simulinterp.cli.interpret import run_speech_demo
+
+        return run_speech_demo(args)
+    args.source_lang, args.target_lang = "zh", "en"
     text = resources.files("simulinterp").joinpath("data/demo_zh.txt").read_text(encoding="utf-8")
     print(
         f"Interpreting a bundled Chinese talk into English at {args.rate:g} characters/s "

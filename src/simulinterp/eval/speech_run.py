@@ -1,0 +1,155 @@
+"""Running recordings through a speech session for ``eval --source-type speech`` and bench/s2t.
+
+Each recording is streamed as fast as possible on the computation-aware clock (see
+:mod:`simulinterp.pipeline`), so the ``_CA`` latencies are what a live run on this machine would
+show. Delays are milliseconds of source audio, as SimulEval measures speech input.
+
+Long-form input: a reference line may hold several reference sentences separated by tabs. The
+recording's output is then re-segmented to them by edit-distance alignment (mwerSegmenter-like,
+as StreamLAAL does) and each sentence is scored as an instance; when the list gives the start
+of each sentence in the audio (``file.wav<TAB>0.0,4.2,9.8``), its delays count from that start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from simulinterp.asr.text import normalize
+from simulinterp.audio import FileSource, load_file
+from simulinterp.eval.resegment import resegment_instance
+from simulinterp.eval.speech import SpeechInstance, speech_instance
+from simulinterp.events import SourceUnit
+from simulinterp.lang import is_sentence_end, split_units
+from simulinterp.pipeline import SpeechEngine
+from simulinterp.policy.base import Policy
+from simulinterp.policy.registry import make_policy
+from simulinterp.translate.translator import SimultaneousTranslator, TranslatorConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SpeechItem:
+    """One recording to evaluate.
+
+    Attributes:
+        audio: the recording.
+        references: its reference translation, one entry per sentence (one for short clips).
+        transcript: the gold transcript, when known (for WER/CER).
+        sentence_starts_s: where each reference sentence starts in the audio, when known.
+    """
+
+    audio: Path
+    references: tuple[str, ...]
+    transcript: str | None = None
+    sentence_starts_s: tuple[float, ...] | None = None
+
+
+def read_items(
+    list_lines: Sequence[str],
+    reference_lines: Sequence[str],
+    transcripts: Sequence[str] | None,
+    base: Path,
+) -> list[SpeechItem]:
+    """Items from LIST (a path per line, optionally a tab and sentence starts), REF and
+    optional transcripts, all line-aligned. Relative paths are taken from ``base``."""
+    if len(list_lines) != len(reference_lines):
+        raise ValueError(
+            f"the list names {len(list_lines)} recordings but the reference has "
+            f"{len(reference_lines)} lines; they must be line-aligned"
+        )
+    if transcripts is not None and len(transcripts) != len(list_lines):
+        raise ValueError(f"the transcripts have {len(transcripts)} lines, not {len(list_lines)}")
+    items = []
+    for i, (line, ref) in enumerate(zip(list_lines, reference_lines, strict=True)):
+        path_text, _, starts = line.partition("\t")
+        path = Path(path_text.strip())
+        path = path if path.is_absolute() else base / path
+        references = tuple(r.strip() for r in ref.split("\t") if r.strip())
+        starts_s = tuple(float(x) for x in starts.split(",")) if starts.strip() else None
+        if starts_s is not None and len(starts_s) != len(references):
+            raise ValueError(
+                f"line {i + 1}: {len(starts_s)} sentence starts for {len(references)} references"
+            )
+        transcript = transcripts[i] if transcripts is not None else None
+        items.append(SpeechItem(path, references, transcript, starts_s))
+    return items
+
+
+def run_item(
+    engine: SpeechEngine, item: SpeechItem, index: int, policy: Policy, config: TranslatorConfig
+) -> list[SpeechInstance]:
+    """Interpret one recording; one instance, or one per reference sentence (long form)."""
+    session = engine.session(policy, config)
+    source = FileSource(str(item.audio))
+    for chunk in source:
+        session.feed(chunk)
+    session.finish()
+    transcript = " ".join(w.text for w in session.words)
+    if config.source_lang == "zh":
+        transcript = "".join(w.text for w in session.words)
+    whole = speech_instance(
+        index,
+        str(item.audio),
+        session.commits,
+        transcript,
+        " ".join(item.references) if config.target_lang == "en" else "".join(item.references),
+        session.recognizer.audio_s * 1000,
+        config.target_lang,
+        source_transcript=item.transcript,
+    )
+    if len(item.references) == 1:
+        return [whole]
+    starts = [s * 1000 for s in item.sentence_starts_s] if item.sentence_starts_s else None
+    return resegment_instance(whole, list(item.references), starts, config.target_lang)
+
+
+def run_items(
+    engine: SpeechEngine,
+    items: Sequence[SpeechItem],
+    policy: Policy,
+    config: TranslatorConfig,
+    log_path: Path | None = None,
+    advance: Callable[[int], None] | None = None,
+) -> Iterator[SpeechInstance]:
+    """Interpret every item, appending each instance to ``log_path`` as it finishes."""
+    log = log_path.open("w", encoding="utf-8") if log_path else None
+    try:
+        for index, item in enumerate(items):
+            for instance in run_item(engine, item, index, policy, config):
+                if log:
+                    log.write(json.dumps(instance.to_json(), ensure_ascii=False) + "\n")
+                    log.flush()
+                yield instance
+            if advance:
+                advance(1)
+    finally:
+        if log:
+            log.close()
+
+
+def offline_translations(
+    engine: SpeechEngine, items: Sequence[SpeechItem], config: TranslatorConfig
+) -> list[str]:
+    """The reference cascade: each whole recording transcribed (beam search, 30 s windows),
+    then translated sentence by sentence with the whole sentence at hand."""
+    translator = SimultaneousTranslator(engine.llm, make_policy("offline"), config)
+    outputs = []
+    for item in items:
+        started = time.perf_counter()
+        text = engine.whisper.transcribe(
+            load_file(str(item.audio), max_s=4 * 3600), config.source_lang
+        )
+        translator.reset()
+        units = split_units(normalize(text, config.source_lang), config.source_lang)
+        for i, unit in enumerate(units):
+            translator.feed(SourceUnit(unit, i, sentence_end=is_sentence_end(unit)))
+        translator.finish()
+        outputs.append(translator.text.strip())
+        logger.debug("offline cascade on %s took %.1f s", item.audio, time.perf_counter() - started)
+    return outputs
