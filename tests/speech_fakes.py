@@ -3,8 +3,9 @@
 Each word of a script is a 0.3 s sine whose frequency names it (``tone_of``), followed by a short
 gap; utterances are separated by a long silence. ``ToneWhisper`` "recognizes" a window by
 finding its tone bursts and their frequencies, exactly and deterministically; a burst cut off at
-the end of the window is misheard as "uh", which the recognizer must not commit. ``EnergyVAD``
-scores frames by their energy. Together they let the streaming logic be tested in milliseconds.
+the end of the window is misheard ("uh" and its length), which the recognizer must not commit.
+``EnergyVAD`` scores frames by their energy. Together they test the streaming logic in
+milliseconds.
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ def hear(audio: np.ndarray) -> list[tuple[str, float, float]]:
     """The words in ``audio`` with their times; a burst shorter than a word is "uh"."""
     words = []
     for a, b in bursts(audio):
-        if (b - a) / SAMPLE_RATE < WORD_S - 0.02:
-            words.append(("uh", a / SAMPLE_RATE, b / SAMPLE_RATE))
+        if (b - a) / SAMPLE_RATE < WORD_S - 0.02:  # cut off: a different guess each time
+            words.append((f"uh{b - a}", a / SAMPLE_RATE, b / SAMPLE_RATE))
             continue
         spectrum = np.abs(np.fft.rfft(audio[a:b]))
         freq = np.fft.rfftfreq(b - a, 1 / SAMPLE_RATE)[int(np.argmax(spectrum))]

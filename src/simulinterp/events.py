@@ -90,11 +90,14 @@ class Transcript:
         committed: words committed in this step (never retracted later).
         tentative: the unstable tail of the current hypothesis, for display only.
         audio_s: source audio consumed so far, seconds.
+        boundary: a pause ended the sentence after the committed words, though the last of
+            them carries no sentence-end mark (its ``sentence_end`` was already sent as False).
     """
 
     committed: tuple[SourceWord, ...]
     tentative: str
     audio_s: float
+    boundary: bool = False
 
 
 @dataclass(frozen=True)

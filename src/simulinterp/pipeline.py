@@ -117,9 +117,11 @@ class SpeechSession:
                 sentence_end=word.sentence_end,
             )
             commits += self.translator.feed(unit)
+        if transcript.boundary:
+            commits += self.translator.end_sentence()
         if final:
             commits += self.translator.finish()
-        if commits or transcript.committed:
+        if commits or transcript.committed or transcript.boundary:
             self.ca_s = max(self.ca_s, self.translator.ca_s)
         out = tuple(self._on_audio(c) for c in commits)
         self.commits.extend(out)

@@ -102,3 +102,28 @@ def test_the_languages_must_match():
     )
     with pytest.raises(ValueError, match="hears 'zh'"):
         SpeechSession(rec, translator, clock=clock)
+
+
+def test_a_pause_flushes_the_sentence_even_when_its_words_were_already_sent():
+    clock = FakeClock()
+    rec = StreamingRecognizer(
+        ToneWhisper(),
+        EnergyVAD(),  # type: ignore[arg-type]
+        RecognizerConfig(lang="en", max_duty=1.0, step_s=0.1),
+        clock=clock,
+    )
+    translator = SimultaneousTranslator(
+        DictionaryLLM(EN_ZH, target_lang="zh"),
+        make_policy("clause"),
+        TranslatorConfig(source_lang="en", target_lang="zh"),
+        clock=clock,
+    )
+    s = SpeechSession(rec, translator, clock=clock)
+    audio = speak(SCRIPT)
+    first_end = 0.5 + 5 * 0.45 + 0.6
+    for i in range(0, len(audio), 1600):
+        s.feed(AudioChunk(audio[i : i + 1600], i / 16000))
+        if (i + 1600) / 16000 >= first_end + 0.5:
+            break
+    done = [c for c in s.commits if c.segment == 0 and c.final]
+    assert done and "".join(c.text for c in s.commits) == "们去今公园"  # before the audio ends

@@ -120,6 +120,7 @@ class StreamingRecognizer:
         self._previous: list[str] = []
         self._next_decode_s = 0.0
         self._checked_language = not self.config.detect_language
+        self._boundary = False
         self.words: list[SourceWord] = []
         self.warnings: list[str] = []
         self.compute_s = 0.0
@@ -163,7 +164,11 @@ class StreamingRecognizer:
         if utt is not None and self.audio_s >= self._next_decode_s:
             committed += self._partial(at, started)
         self.compute_s += self._clock() - started
-        return Transcript(tuple(committed), self.tentative, self.audio_s)
+        return self._transcript(committed)
+
+    def _transcript(self, committed: list[SourceWord]) -> Transcript:
+        boundary, self._boundary = self._boundary, False
+        return Transcript(tuple(committed), self.tentative, self.audio_s, boundary=boundary)
 
     def finish(self, at_s: float | None = None) -> Transcript:
         """The audio has ended: close the open utterance and commit everything."""
@@ -175,7 +180,11 @@ class StreamingRecognizer:
         at = self.audio_s if at_s is None else at_s
         words = self._final(self.audio_s, at, started)
         self.compute_s += self._clock() - started
-        return Transcript(result.committed + tuple(words), "", self.audio_s)
+        final = self._transcript(words)
+        return Transcript(
+            result.committed + final.committed, "", self.audio_s,
+            boundary=result.boundary or final.boundary,
+        )
 
     @property
     def tentative(self) -> str:
@@ -287,13 +296,13 @@ class StreamingRecognizer:
     ) -> list[SourceWord]:
         if not units:
             if sentence_end and self.words and not self.words[-1].sentence_end and utt.committed:
-                last = self.words[-1]
-                self.words[-1] = SourceWord(
-                    last.text, last.start_s, last.end_s, last.audio_s, last.committed_s, True
-                )
-                return [self.words[-1]]
+                self._boundary = True  # the pause ends the sentence of words already sent
             return []
-        times = _unit_times(utt.committed, units, utt.start_s, end_s)
+        floor = self.words[-1].end_s if self.words else 0.0
+        times = [
+            (max(a, floor), max(b, floor))
+            for a, b in _unit_times(utt.committed, units, utt.start_s, end_s)
+        ]
         words = []
         for i, (unit, (start, end)) in enumerate(zip(units, times, strict=True)):
             last = i == len(units) - 1

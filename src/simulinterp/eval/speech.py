@@ -1,43 +1,63 @@
 """Scoring speech input: quality, latency in milliseconds of source audio, and ASR error.
 
-For speech, SimulEval measures a target unit's delay as the source audio (ms) read when it was
-written, and its computation-aware delay as the time (ms) it was emitted, computation included.
-AL, LAAL and StartOffset then follow their text definitions with |X| the source duration in
-ms. ATD uses the same delays with target units of zero duration (the text convention of
-:mod:`simulinterp.eval.latency`): the mean of each unit's delay minus the audio read by then.
+Latency follows SimulEval for speech input. Target unit i (an English word or a Chinese
+character) has two times, both in milliseconds from the start of the recording:
+
+* its delay d_i: the source audio consumed when the commit holding it was decided;
+* its elapsed time: when that commit was emitted on the computation-aware clock (audio
+  arriving in real time, computation taking the time it really took).
+
+AL, LAAL and StartOffset apply their text definitions (:mod:`simulinterp.eval.latency`) with
+|X| = the recording's duration in ms; the ``_CA`` variants use the elapsed times instead of the
+delays. ATD follows SimulEval's ATDScorer for speech input with text output: the audio read
+between two successive distinct delays is cut into 300 ms pseudo source words (the remainder
+is one shorter word), target units last 0 ms, and ATD averages each unit's delay minus the end
+time of the source word it is aligned with (Kano et al., 2023, arXiv:2211.13173).
+
+Scores are averaged over instances with output: as SimulEval does, an instance with no output
+has no latency and is left out of the means (it still counts for BLEU and chrF).
 """
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from statistics import fmean
 from typing import Any
 
-from simulinterp.eval.latency import latency_scores
+from simulinterp.eval.latency import (
+    average_lagging,
+    average_token_delay,
+    length_adaptive_average_lagging,
+    start_offset,
+)
 from simulinterp.eval.quality import bleu, chrf
 from simulinterp.events import SpeechCommit
-from simulinterp.lang import split_units
+from simulinterp.lang import check_language, split_units, unit_spans
+
+ATD_SOURCE_WORD_MS = 300.0  # SimulEval's pseudo-word length for speech input
 
 
 @dataclass(frozen=True)
 class SpeechInstance:
-    """One evaluated recording (or one reference sentence of a long recording).
+    """One evaluated recording (or one reference sentence of a long one): a line of
+    ``instances.log``.
 
     Attributes:
-        index: 0-based position in the list.
+        index: 0-based position of the recording in the evaluated list.
         source: the recording's path.
         transcript: the recognized source text (committed words).
         reference: the reference translation.
         prediction: the committed translation.
-        delays: per target unit, source audio read when it was committed, ms.
+        delays: per target unit, source audio consumed when it was committed, ms.
         elapsed: per target unit, computation-aware emission time, ms.
-        source_length: the recording's duration, ms.
-        reference_length: reference units.
-        prediction_length: target units.
-        source_transcript: the gold transcript, when known.
+        source_length: the recording's (or the sentence's) duration, ms.
+        reference_length: reference length in target units.
+        prediction_length: prediction length in target units (``len(delays)``).
+        source_transcript: the gold transcript, when known (for WER / CER).
+        sentence: for a long recording re-segmented to its reference sentences
+            (:mod:`simulinterp.eval.resegment`), the 0-based sentence; None otherwise.
     """
 
     index: int
@@ -51,28 +71,40 @@ class SpeechInstance:
     reference_length: int
     prediction_length: int
     source_transcript: str | None = None
+    sentence: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def unit_times(commits: Sequence[SpeechCommit], target_lang: str) -> tuple[str, list, list]:
-    """The committed text and, per target unit, the delay and elapsed time (ms) of the commit
-    in which the unit's last character arrived."""
-    text = ""
-    ends: list[tuple[int, float, float]] = []  # character end offset, audio ms, elapsed ms
-    for c in commits:
-        text += c.text
-        ends.append((len(text), c.audio_s * 1000, c.elapsed_s * 1000))
-    units = split_units(text, target_lang)
-    delays, elapsed = [], []
-    position, k = 0, 0
-    for unit in units:
-        position = text.index(unit, position) + len(unit)
-        while k < len(ends) - 1 and ends[k][0] < position:
+def unit_times(
+    commits: Sequence[SpeechCommit], target_lang: str
+) -> tuple[str, list[float], list[float]]:
+    """The committed translation and, per target unit, its delay and elapsed time in ms.
+
+    The commits' texts are joined and split into units (:func:`simulinterp.lang.split_units`);
+    a unit takes the times of the commit in which its last character arrived, so an English
+    word split across two commits (``"hel"`` + ``"lo"``) counts from the second.
+
+    Args:
+        commits: the session's commits, in order.
+        target_lang: ``"en"`` or ``"zh"``.
+
+    Returns:
+        (text with surrounding spaces stripped, delays in ms, elapsed times in ms).
+    """
+    text, ends = "", []
+    for commit in commits:
+        text += commit.text
+        ends.append(len(text))
+    delays: list[float] = []
+    elapsed: list[float] = []
+    k = 0
+    for span in unit_spans(text, target_lang):
+        while ends[k] < span.end:
             k += 1
-        delays.append(ends[k][1])
-        elapsed.append(ends[k][2])
+        delays.append(commits[k].audio_s * 1000.0)
+        elapsed.append(commits[k].elapsed_s * 1000.0)
     return text.strip(), delays, elapsed
 
 
@@ -86,7 +118,18 @@ def speech_instance(
     target_lang: str,
     source_transcript: str | None = None,
 ) -> SpeechInstance:
-    """An instance from a session's commits."""
+    """The instance of one recording from its session's commits.
+
+    Args:
+        index: position of the recording in the list.
+        source: the recording's path.
+        commits: the session's commits, in order.
+        transcript: the recognized source text.
+        reference: the reference translation.
+        source_length_ms: the recording's duration, ms.
+        target_lang: ``"en"`` or ``"zh"``.
+        source_transcript: the gold transcript, when known.
+    """
     prediction, delays, elapsed = unit_times(commits, target_lang)
     return SpeechInstance(
         index=index,
@@ -96,63 +139,150 @@ def speech_instance(
         prediction=prediction,
         delays=delays,
         elapsed=elapsed,
-        source_length=source_length_ms,
+        source_length=float(source_length_ms),
         reference_length=len(split_units(reference, target_lang)),
         prediction_length=len(delays),
         source_transcript=source_transcript,
     )
 
 
+def atd_source_times(
+    delays: Sequence[float], word_ms: float = ATD_SOURCE_WORD_MS
+) -> list[float]:
+    """End times (ms) of SimulEval's pseudo source words for speech ATD.
+
+    The audio read between two successive distinct delays (and from 0 to the first) is cut
+    into ``word_ms`` pieces, the remainder being one shorter piece.
+
+    Args:
+        delays: d_i per target unit, ms, non-decreasing.
+        word_ms: length of a pseudo word, ms.
+    """
+    times: list[float] = []
+    previous = 0.0
+    for d in sorted(set(float(x) for x in delays)):
+        if d <= previous:
+            continue
+        whole, rest = divmod(d - previous, word_ms)
+        times += [previous + word_ms * (k + 1) for k in range(int(whole))]
+        if rest:
+            times.append(d)
+        previous = d
+    return times
+
+
+def speech_latency(instance: SpeechInstance) -> dict[str, float]:
+    """The latency figures of one instance, in ms.
+
+    Returns:
+        ``StartOffset``, ``AL``, ``LAAL``, ``ATD`` on the delays and ``StartOffset_CA``,
+        ``AL_CA``, ``LAAL_CA`` on the elapsed times; all 0.0 for empty output.
+    """
+    d, e = instance.delays, instance.elapsed
+    length, ref_len = instance.source_length, instance.reference_length
+    return {
+        "StartOffset": start_offset(d),
+        "AL": average_lagging(d, length),
+        "LAAL": length_adaptive_average_lagging(d, length, ref_len),
+        "ATD": average_token_delay(d, length, source_times=atd_source_times(d), target_duration=0),
+        "StartOffset_CA": start_offset(e),
+        "AL_CA": average_lagging(e, length),
+        "LAAL_CA": length_adaptive_average_lagging(e, length, ref_len),
+    }
+
+
+LATENCY_KEYS = ("StartOffset", "AL", "LAAL", "ATD", "StartOffset_CA", "AL_CA", "LAAL_CA")
+
+
 def score_speech(
     instances: Sequence[SpeechInstance], target_lang: str, source_lang: str
 ) -> dict[str, Any]:
-    """Corpus BLEU/chrF, sentence-averaged latency (ms) and, with transcripts, WER or CER."""
-    if not instances:
-        return {"BLEU": 0.0, "chrF": 0.0, "instances": 0}
+    """Scores of a speech run: corpus quality, mean latency (ms) and ASR error.
+
+    Args:
+        instances: the evaluated instances.
+        target_lang: selects the BLEU tokenizer (``zh`` for Chinese).
+        source_lang: ``"en"`` gives ``WER``, ``"zh"`` gives ``CER``.
+
+    Returns:
+        ``BLEU`` and ``chrF`` (corpus, 0-100); ``StartOffset``, ``AL``, ``LAAL``, ``ATD``,
+        ``StartOffset_CA``, ``AL_CA``, ``LAAL_CA`` (ms, averaged over the instances with
+        output, 0.0 when none has any); ``WER`` or ``CER`` (a fraction, corpus-level, see
+        :func:`asr_error`) when every instance has a ``source_transcript`` and they hold
+        words; ``instances`` (how many were scored).
+    """
     hyps = [i.prediction for i in instances]
     refs = [i.reference for i in instances]
     scores: dict[str, Any] = {
         "BLEU": bleu(hyps, refs, target_lang),
         "chrF": chrf(hyps, refs, target_lang),
     }
-    read = [latency_scores(i.delays, i.source_length, i.reference_length) for i in instances]
-    for key in ("StartOffset", "AL", "LAAL", "ATD"):
-        scores[key] = fmean(r[key] for r in read)
-    timed = [latency_scores(i.elapsed, i.source_length, i.reference_length) for i in instances]
-    for key in ("StartOffset", "AL", "LAAL"):
-        scores[f"{key}_CA"] = fmean(t[key] for t in timed)
+    figures = [speech_latency(i) for i in instances if i.delays]
+    for key in LATENCY_KEYS:
+        scores[key] = fmean(f[key] for f in figures) if figures else 0.0
     gold = [i.source_transcript for i in instances]
-    if all(g is not None and g.strip() for g in gold):
-        key = "WER" if source_lang == "en" else "CER"
-        scores[key] = asr_error([i.transcript for i in instances], gold, source_lang)  # type: ignore[arg-type]
+    if instances and all(g is not None for g in gold):
+        lang = check_language(source_lang)
+        golds = [str(g) for g in gold]
+        if any(_tokens(g, lang) for g in golds):
+            key = "WER" if lang == "en" else "CER"
+            scores[key] = asr_error([i.transcript for i in instances], golds, lang)
     scores["instances"] = len(instances)
     return scores
 
 
-def _normalize_en(text: str) -> str:
-    kept = "".join(" " if unicodedata.category(c).startswith("P") and c != "'" else c for c in text)
-    return " ".join(kept.lower().replace("'", "").split())
+def _is_punctuation(char: str) -> bool:
+    return unicodedata.category(char).startswith("P")
 
 
-def _normalize_zh(text: str) -> str:
-    from simulinterp.asr.text import to_simplified
+def _tokens(text: str, lang: str) -> list[str]:
+    """Normalized tokens: English words, or Chinese characters (see :func:`asr_error`)."""
+    if lang == "zh":
+        import zhconv
 
-    text = to_simplified(text)
-    kept = [
-        c for c in text if not unicodedata.category(c).startswith(("P", "Z")) and not c.isspace()
-    ]
-    return re.sub(r"\s+", "", "".join(kept)).lower()
+        simplified = str(zhconv.convert(text, "zh-cn")).lower()
+        return [c for c in simplified if not (c.isspace() or _is_punctuation(c))]
+    text = text.lower().replace("'", "").replace("\u2019", "")
+    return "".join(" " if _is_punctuation(c) else c for c in text).split()
 
 
 def asr_error(hyps: Sequence[str], refs: Sequence[str], lang: str) -> float:
-    """Corpus WER (en: words, lower case, no punctuation) or CER (zh: simplified characters,
-    no punctuation or spaces), computed with jiwer."""
+    """Corpus word error rate (English) or character error rate (Chinese), through jiwer.
+
+    Normalization, applied to both sides: English is lower-cased, apostrophes are dropped
+    (``don't`` = ``dont``), other punctuation becomes a space and whitespace is collapsed;
+    Chinese is converted to simplified characters (zhconv), lower-cased, and stripped of
+    punctuation and spaces, and the error is counted on characters. The rate is corpus-level:
+    (substitutions + deletions + insertions) over all pairs / reference tokens over all pairs,
+    so a pair with an empty reference adds its hypothesis tokens as insertions.
+
+    Args:
+        hyps: recognized texts.
+        refs: gold transcripts, one per hypothesis.
+        lang: ``"en"`` (WER) or ``"zh"`` (CER).
+
+    Returns:
+        The error rate as a fraction (0.0 = perfect; may exceed 1.0).
+
+    Raises:
+        ValueError: when the lists differ in length, or the references hold no token at all
+            while the hypotheses do (the rate is undefined).
+    """
     import jiwer
 
-    if lang == "en":
-        pairs = [(_normalize_en(h), _normalize_en(r)) for h, r in zip(hyps, refs, strict=True)]
-        pairs = [(h, r) for h, r in pairs if r]
-        return float(jiwer.wer([r for _, r in pairs], [h for h, _ in pairs])) if pairs else 0.0
-    pairs = [(_normalize_zh(h), _normalize_zh(r)) for h, r in zip(hyps, refs, strict=True)]
-    pairs = [(h, r) for h, r in pairs if r]
-    return float(jiwer.cer([r for _, r in pairs], [h for h, _ in pairs])) if pairs else 0.0
+    if len(hyps) != len(refs):
+        raise ValueError(f"{len(hyps)} hypotheses for {len(refs)} references")
+    code = check_language(lang)
+    pairs = [(_tokens(h, code), _tokens(r, code)) for h, r in zip(hyps, refs, strict=True)]
+    errors = sum(len(h) for h, r in pairs if not r)
+    scored = [(" ".join(h), " ".join(r)) for h, r in pairs if r]
+    total = 0
+    if scored:
+        out = jiwer.process_words([r for _, r in scored], [h for h, _ in scored])
+        errors += out.substitutions + out.deletions + out.insertions
+        total = out.substitutions + out.deletions + out.hits
+    if total == 0:
+        if errors:
+            raise ValueError("the references hold no words; the error rate is undefined")
+        return 0.0
+    return errors / total

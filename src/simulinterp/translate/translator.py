@@ -126,14 +126,18 @@ class SimultaneousTranslator:
         self._ca_s += self._clock() - started  # a READ step's computation counts too
         return commits
 
-    def finish(self) -> list[TargetCommit]:
-        """The source has ended: translate what remains and commit it."""
+    def end_sentence(self) -> list[TargetCommit]:
+        """The source sentence has ended (e.g. the speaker paused): translate it to the end."""
         if not self._segment.source:
             return []
         started = self._clock()
         commits = self._flush(started)
         self._ca_s += self._clock() - started
         return commits
+
+    def finish(self) -> list[TargetCommit]:
+        """The source has ended: translate what remains and commit it."""
+        return self.end_sentence()
 
     # -- one READ/WRITE decision -------------------------------------------------------
 
