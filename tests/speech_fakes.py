@@ -82,6 +82,7 @@ class ToneWhisper:
     """
 
     language: str = "en"
+    languages: tuple[str, ...] = ("en", "zh")
     cost_s: float = 0.0
     advance: Callable[[float], None] | None = None
     name: str = "tone"
@@ -111,6 +112,9 @@ class ToneWhisper:
         forced = prefix.split()
         new = heard[len(forced) :][:max_new_tokens]
         return Decoded(text="".join(" " + w for w in new), finished=True, avg_logprob=-0.1)
+
+    def transcribe(self, audio: np.ndarray, lang: str) -> str:
+        return " ".join(w for w, _, _ in hear(audio))
 
     def word_times(
         self, encoded: np.ndarray, lang: str, text: str, audio_s: float

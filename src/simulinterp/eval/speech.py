@@ -146,9 +146,7 @@ def speech_instance(
     )
 
 
-def atd_source_times(
-    delays: Sequence[float], word_ms: float = ATD_SOURCE_WORD_MS
-) -> list[float]:
+def atd_source_times(delays: Sequence[float], word_ms: float = ATD_SOURCE_WORD_MS) -> list[float]:
     """End times (ms) of SimulEval's pseudo source words for speech ATD.
 
     The audio read between two successive distinct delays (and from 0 to the first) is cut

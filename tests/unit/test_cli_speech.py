@@ -1,0 +1,210 @@
+"""``simulinterp interpret`` and ``eval --source-type speech`` on tone speech and fake models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from fakes import EN_ZH, DictionaryLLM
+from simulinterp.audio import AudioError
+from simulinterp.cli import main
+from speech_fakes import EnergyVAD, ToneWhisper, speak
+
+SCRIPT = [["we", "go", "to", "the", "park"], ["he", "likes", "it"]]
+TRANSLATION = "们去今公园他喜欢"
+
+
+@pytest.fixture
+def fake_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SIMULINTERP_NATIVE_LOGS", "stderr")
+    monkeypatch.setattr(
+        "simulinterp.cli.common.build_backend",
+        lambda config: DictionaryLLM(EN_ZH, target_lang="zh"),
+    )
+    monkeypatch.setattr("simulinterp.asr.whisper.WhisperEngine", lambda *a, **k: ToneWhisper())
+    monkeypatch.setattr("simulinterp.vad.SileroVAD", lambda *a, **k: EnergyVAD())
+
+
+def tones(path: Path, rate: int = 16000, channels: int = 1) -> str:
+    audio = speak(SCRIPT)
+    if rate != 16000:
+        import soxr
+
+        audio = soxr.resample(audio, 16000, rate)
+    if channels == 2:
+        audio = np.stack([audio, audio], axis=1)
+    sf.write(path, audio, rate)
+    return str(path)
+
+
+def test_interpret_writes_subtitles_beside_the_input(fake_models, tmp_path, capsys):
+    wav = tones(tmp_path / "talk.wav")
+    assert main(["interpret", wav, "--from", "en", "--to", "zh", "--policy", "wait-k"]) == 0
+    out = capsys.readouterr()
+    assert TRANSLATION in out.out
+    doc = json.loads((tmp_path / "talk.zh.json").read_text(encoding="utf-8"))
+    assert doc["translation"] == TRANSLATION and doc["interrupted"] is False
+    assert doc["transcript"] == "we go to the park he likes it"
+    srt = (tmp_path / "talk.zh.srt").read_text(encoding="utf-8")
+    assert srt.startswith("1\n00:00:00,") and "他喜欢" in srt
+    assert (tmp_path / "talk.zh.vtt").read_text(encoding="utf-8").startswith("WEBVTT")
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(8000, 1), (48000, 2)])
+def test_other_rates_and_stereo_are_converted(fake_models, tmp_path, rate, channels):
+    wav = tones(tmp_path / "talk.flac", rate, channels)
+    out = tmp_path / "subs"
+    assert main(["interpret", wav, "--from", "en", "--to", "zh", "--output", str(out)]) == 0
+    doc = json.loads((out / "talk.zh.json").read_text(encoding="utf-8"))
+    assert doc["transcript"] == "we go to the park he likes it"
+
+
+def test_ctrl_c_keeps_everything_committed(fake_models, tmp_path, monkeypatch, capsys):
+    import simulinterp.audio as audio
+
+    real = audio.FileSource
+
+    class StopsHalfway(real):  # type: ignore[misc, valid-type]
+        def __iter__(self):
+            for chunk in super().__iter__():
+                if chunk.start_s > 4.3:  # the first sentence is done, the second is not
+                    raise KeyboardInterrupt
+                yield chunk
+
+    monkeypatch.setattr(audio, "FileSource", StopsHalfway)
+    wav = tones(tmp_path / "talk.wav")
+    assert main(["interpret", wav, "--from", "en", "--to", "zh"]) == 130
+    doc = json.loads((tmp_path / "talk.zh.json").read_text(encoding="utf-8"))
+    assert doc["interrupted"] is True
+    assert doc["translation"].startswith("们去今公园")
+    assert "们去今公园" in capsys.readouterr().out
+
+
+def test_a_failure_midway_keeps_what_was_interpreted(fake_models, tmp_path, monkeypatch, capsys):
+    import simulinterp.audio as audio
+
+    real = audio.FileSource
+
+    class Breaks(real):  # type: ignore[misc, valid-type]
+        def __iter__(self):
+            for chunk in super().__iter__():
+                if chunk.start_s > 4.3:
+                    raise AudioError("talk.wav: damaged or truncated")
+                yield chunk
+
+    monkeypatch.setattr(audio, "FileSource", Breaks)
+    wav = tones(tmp_path / "talk.wav")
+    assert main(["interpret", wav, "--from", "en", "--to", "zh"]) == 2
+    assert "damaged" in capsys.readouterr().err
+    doc = json.loads((tmp_path / "talk.zh.json").read_text(encoding="utf-8"))
+    assert doc["translation"].startswith("们去今公园") and doc["interrupted"] is True
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "0 bytes"), (b"RIFF\x00garbage" * 20, "corrupt"), (b"hello world\n" * 50, "")],
+)
+def test_bad_files_fail_before_any_model_loads(tmp_path, monkeypatch, capsys, content, message):
+    monkeypatch.setattr("simulinterp.cli.common.build_backend", pytest.fail)
+    path = tmp_path / "talk.wav"
+    path.write_bytes(content)
+    assert main(["interpret", str(path), "--from", "en", "--to", "zh"]) == 2
+    err = capsys.readouterr().err
+    assert "talk.wav" in err and message in err
+
+
+def test_interpret_needs_exactly_one_source(capsys):
+    assert main(["interpret", "--from", "en", "--to", "zh"]) == 2
+    assert "--mic" in capsys.readouterr().err
+    assert main(["interpret", "missing.wav", "--from", "en", "--to", "zh"]) == 2
+    assert "missing.wav" in capsys.readouterr().err
+
+
+def test_a_missing_microphone_is_a_clear_error(monkeypatch, capsys):
+    import simulinterp.audio as audio
+
+    def no_mic(*args, **kwargs):
+        raise AudioError("no microphone found; available devices: HDMI Out (output only)")
+
+    monkeypatch.setattr(audio, "MicrophoneSource", no_mic)
+    assert main(["interpret", "--mic", "--from", "en", "--to", "zh"]) == 2
+    assert "no microphone found" in capsys.readouterr().err
+
+
+def test_eval_on_speech_writes_millisecond_scores(fake_models, tmp_path):
+    (tmp_path / "a.wav").write_bytes(b"")
+    tones(tmp_path / "a.wav")
+    sf.write(tmp_path / "b.wav", speak([["he", "likes", "it"]]), 16000)
+    (tmp_path / "list.txt").write_text("a.wav\nb.wav\n")
+    (tmp_path / "ref.txt").write_text("们去今公园他喜欢\n他喜欢\n")
+    (tmp_path / "gold.txt").write_text("we go to the park he likes it\nhe likes it\n")
+    code = main(
+        [
+            "eval",
+            "--source-type",
+            "speech",
+            "--source",
+            str(tmp_path / "list.txt"),
+            "--reference",
+            str(tmp_path / "ref.txt"),
+            "--transcripts",
+            str(tmp_path / "gold.txt"),
+            "--from",
+            "en",
+            "--to",
+            "zh",
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 0
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+    for key in (
+        "BLEU",
+        "chrF",
+        "offline_BLEU",
+        "StartOffset",
+        "AL",
+        "LAAL",
+        "ATD",
+        "StartOffset_CA",
+        "AL_CA",
+        "LAAL_CA",
+        "WER",
+    ):
+        assert key in scores, key
+    assert scores["BLEU"] == pytest.approx(100.0) and scores["WER"] == 0.0
+    assert scores["offline_BLEU"] == pytest.approx(100.0)
+    assert 500 < scores["StartOffset"] < 4000  # milliseconds, not seconds
+    lines = (tmp_path / "out" / "instances.log").read_text().splitlines()
+    assert [json.loads(x)["prediction"] for x in lines] == ["们去今公园他喜欢", "他喜欢"]
+
+
+def test_eval_on_speech_checks_its_lists(fake_models, tmp_path, capsys):
+    (tmp_path / "list.txt").write_text("a.wav\n")
+    (tmp_path / "ref.txt").write_text("x\ny\n")
+    args = [
+        "eval",
+        "--source-type",
+        "speech",
+        "--source",
+        str(tmp_path / "list.txt"),
+        "--reference",
+        str(tmp_path / "ref.txt"),
+        "--from",
+        "en",
+        "--to",
+        "zh",
+        "--output",
+        str(tmp_path / "out"),
+    ]
+    assert main(args) == 2
+    assert "line-aligned" in capsys.readouterr().err
+    (tmp_path / "ref.txt").write_text("x\n")
+    assert main(args) == 2
+    assert "not found" in capsys.readouterr().err
