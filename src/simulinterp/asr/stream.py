@@ -25,6 +25,7 @@ from simulinterp.asr.text import units_of, whisper_spelling
 from simulinterp.asr.whisper import SAMPLE_RATE, ZH_PROMPT, WhisperEngine
 from simulinterp.events import SourceWord, Transcript
 from simulinterp.lang import check_language, is_sentence_end, join_units
+from simulinterp.translate.guard import repetition_cut
 from simulinterp.vad import SileroVAD, SpeechEnd, SpeechStart, VadConfig, VadStream
 
 logger = logging.getLogger(__name__)
@@ -282,7 +283,8 @@ class StreamingRecognizer:
             # more words than the audio can hold: the decoder copied its prompt
             tail = strip_repeat(tail, self._previous, _REPEAT_UNITS[lang])
         whole = [*utt.committed, *tail]
-        tail = whole[len(utt.committed) : max(len(utt.committed), cut_restart(whole))]
+        keep = min(cut_restart(whole), repetition_cut(whole))  # loops across the commit point
+        tail = whole[len(utt.committed) : max(len(utt.committed), keep)]
         return tail, decoded.avg_logprob >= _LOW_LOGPROB, encoded
 
     def _commit(
