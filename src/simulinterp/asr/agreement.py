@@ -91,18 +91,35 @@ def strip_repeat(tail: Sequence[str], reference: Sequence[str], min_units: int =
 def cut_restart(units: Sequence[str], min_units: int = 3) -> int:
     """Length of ``units`` before the decoder starts over.
 
-    A hypothesis that, from some point on, repeats its own opening (``min_units`` units or
-    more), or repeats its first two or more units at once ("Is not. Is not."), is a loop of the
-    decoder, not speech; everything from that point is cut.
+    A hypothesis that, from some point on, repeats its own opening (``min_units`` words or
+    more), or repeats its first two or more words at once ("Is not. Is not."), is a loop of the
+    decoder, not speech; everything from that point is cut. Punctuation-only units are ignored
+    when comparing.
 
     Returns:
         How many leading units to keep (``len(units)`` when there is no restart).
     """
-    got = [comparable(u) for u in units]
+    keyed = [(i, comparable(u)) for i, u in enumerate(units)]
+    positions = [i for i, key in keyed if key]
+    got = [key for _, key in keyed if key]
     for p in range(2, len(got)):
         k = 0
         while p + k < len(got) and got[p + k] == got[k]:
             k += 1
         if k >= min_units or (k >= p and got[:p] == got[p : 2 * p]):
-            return p
-    return len(got)
+            return positions[p]
+    return len(units)
+
+
+def continuation(committed: Sequence[str], hypothesis: Sequence[str]) -> list[str]:
+    """The part of a free (unprefixed) ``hypothesis`` of a whole window that comes after the
+    ``committed`` units, found by edit-distance alignment; empty when none follows them."""
+    from rapidfuzz.distance import Levenshtein
+
+    vocab: dict[str, int] = {}
+    a = [vocab.setdefault(comparable(u), len(vocab)) for u in committed]
+    b = [vocab.setdefault(comparable(u), len(vocab)) for u in hypothesis]
+    ops = Levenshtein.opcodes(a, b)
+    if not ops or ops[-1].tag != "insert" or ops[-1].src_start != len(a):
+        return []
+    return list(hypothesis[ops[-1].dest_start :])

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulinterp.asr.agreement import LocalAgreement, cut_restart, strip_repeat
+from simulinterp.asr.agreement import LocalAgreement, continuation, cut_restart, strip_repeat
 from simulinterp.asr.text import units_of, whisper_spelling
 from simulinterp.asr.whisper import SAMPLE_RATE, ZH_PROMPT, WhisperEngine
 from simulinterp.events import SourceWord, Transcript
@@ -32,8 +32,10 @@ logger = logging.getLogger(__name__)
 
 _TOKENS_PER_S = {"en": 6, "zh": 9}
 _REPEAT_UNITS = {"en": 3, "zh": 4}  # a shorter copy of earlier text may be genuine
+_RESTART_UNITS = {"en": 6, "zh": 8}  # a repeated opening this long is a loop even when it fits
 _MAX_UNITS_PER_S = {"en": 4.0, "zh": 8.0}  # faster speech than this is a decoder's invention
 _LOW_LOGPROB = -1.0  # whisper's own threshold for a failed decode
+_STUCK_S = 1.5  # this much audio after the last commit and nothing new: the prefix is wrong
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class RecognizerConfig:
 
     lang: str = "en"
     step_s: float = 0.5
-    max_duty: float = 0.3
+    max_duty: float = 0.25
     agreement: int = 2
     pad_s: float = 1.5
     preroll_s: float = 0.5
@@ -79,7 +81,7 @@ class _Utterance:
 
     start_s: float
     committed: list[str] = field(default_factory=list)
-    last_decode_s: float = 0.0
+    last_commit_s: float = 0.0
 
 
 class StreamingRecognizer:
@@ -183,7 +185,9 @@ class StreamingRecognizer:
         self.compute_s += self._clock() - started
         final = self._transcript(words)
         return Transcript(
-            result.committed + final.committed, "", self.audio_s,
+            result.committed + final.committed,
+            "",
+            self.audio_s,
             boundary=result.boundary or final.boundary,
         )
 
@@ -199,7 +203,7 @@ class StreamingRecognizer:
             return
         start = max(start_s, self._buffer_start_s)
         self._drop_before(start)
-        self._utterance = _Utterance(start_s=start)
+        self._utterance = _Utterance(start_s=start, last_commit_s=start)
         self._agreement.reset()
         self._next_decode_s = start + self.config.step_s
 
@@ -277,13 +281,30 @@ class StreamingRecognizer:
             max_new_tokens=max(budget, 0) + 8,
         )
         tail = units_of(decoded.text, lang)
-        if not decoded.finished and not final:
-            tail = tail[:-1]  # a cut-off last unit may be half a word
-        if len(utt.committed) + len(tail) > (end_s - utt.start_s) * _MAX_UNITS_PER_S[lang]:
-            # more words than the audio can hold: the decoder copied its prompt
+        if not tail and utt.committed and end_s - utt.last_commit_s > _STUCK_S:
+            # the forced prefix does not fit the audio (a filler heard as a word, say) and the
+            # decoder stops at once: decode freely and keep what follows the committed words
+            free = self.engine.decode(
+                encoded,
+                lang,
+                prompt=self._context,
+                max_new_tokens=int((end_s - utt.start_s) * _TOKENS_PER_S[lang]) + 8,
+            )
+            tail = continuation(utt.committed, units_of(free.text, lang))
+            decoded = free
+        if not final:
+            if not decoded.finished:
+                tail = tail[:-1]  # a cut-off last unit may be half a word
+            elif tail:
+                # the silence padding makes whisper close every window with a full stop:
+                # at the window's edge it is no evidence of a sentence end
+                tail[-1] = _without_final_stop(tail[-1])
+        too_long = len(utt.committed) + len(tail) > (end_s - utt.start_s) * _MAX_UNITS_PER_S[lang]
+        if too_long:  # more words than the audio can hold: the decoder copied its prompt
             tail = strip_repeat(tail, self._previous, _REPEAT_UNITS[lang])
         whole = [*utt.committed, *tail]
-        keep = min(cut_restart(whole), repetition_cut(whole))  # loops across the commit point
+        restart = _RESTART_UNITS[lang] if not too_long else _REPEAT_UNITS[lang]
+        keep = min(cut_restart(whole, restart), repetition_cut(whole))  # loops over the commits
         tail = whole[len(utt.committed) : max(len(utt.committed), keep)]
         return tail, decoded.avg_logprob >= _LOW_LOGPROB, encoded
 
@@ -319,6 +340,7 @@ class StreamingRecognizer:
                 )
             )
         utt.committed.extend(units)
+        utt.last_commit_s = end_s
         self.words.extend(words)
         return words
 
@@ -346,6 +368,12 @@ class StreamingRecognizer:
             cut = min(cut, len(self._buffer))
             self._buffer = self._buffer[cut:]
             self._buffer_start_s += cut / SAMPLE_RATE
+
+
+def _without_final_stop(unit: str) -> str:
+    """``unit`` without a trailing full stop (kept when nothing else is left)."""
+    stripped = unit.rstrip(".。")
+    return stripped or unit
 
 
 def _prefix(committed: list[str], lang: str) -> str:
