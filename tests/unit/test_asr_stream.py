@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulinterp.asr.agreement import LocalAgreement, agreed_prefix, cut_restart, strip_repeat
+from simulinterp.asr.agreement import (
+    LocalAgreement,
+    agreed_prefix,
+    continuation,
+    cut_restart,
+    strip_repeat,
+)
 from simulinterp.asr.stream import RecognizerConfig, StreamingRecognizer
 from simulinterp.asr.text import normalize, units_of
 from speech_fakes import EnergyVAD, FakeClock, ToneWhisper, speak
@@ -155,10 +161,17 @@ def test_strip_repeat(tail, reference, kept):
         ("Is not. Is not.".split(), 2),
         ("the cat the dog".split(), 4),
         ("I think I think so".split(), 2),
+        (["As", "not", ".", "As", "not."], 3),  # punctuation does not hide a repeat
     ],
 )
 def test_cut_restart(units, keep):
     assert cut_restart(units) == keep
+
+
+def test_a_long_restart_threshold_keeps_repeated_phrases():
+    units = "the invention of movable type was the invention of printing".split()
+    assert cut_restart(units, 6) == len(units)
+    assert cut_restart(units, 3) == 6
 
 
 def test_chinese_text_is_simplified_with_full_width_punctuation():
@@ -185,3 +198,36 @@ def test_a_pause_after_committed_words_is_a_boundary_not_a_repeat():
     boundaries = sum(s.boundary for s in steps)
     assert boundaries >= 1
     assert marked + boundaries == 2
+
+
+@pytest.mark.parametrize(
+    ("committed", "hypothesis", "rest"),
+    [
+        (["the"], "So I have a cold".split(), "I have a cold".split()),
+        ("we go to".split(), "We go, to the park".split(), ["the", "park"]),
+        ("we go to".split(), "we go".split(), []),
+        ([], "a b".split(), ["a", "b"]),
+    ],
+)
+def test_continuation_after_the_committed_words(committed, hypothesis, rest):
+    assert continuation(committed, hypothesis) == rest
+
+
+def test_a_stalled_prefix_falls_back_to_free_decoding():
+    class Stubborn(ToneWhisper):
+        """Stops at once whenever a prefix is forced (as whisper does when it does not fit)."""
+
+        def decode(self, encoded, lang, *, prompt="", prefix="", max_new_tokens=64):
+            result = super().decode(encoded, lang, prompt=prompt, max_new_tokens=max_new_tokens)
+            if prefix:
+                return type(result)(text="", finished=True, avg_logprob=-0.1)
+            return result
+
+    script = [["we", "go", "to", "the", "park", "he", "likes", "it", "very", "good"]]
+    rec = StreamingRecognizer(
+        Stubborn(),
+        EnergyVAD(),
+        RecognizerConfig(lang="en", max_duty=1.0),  # type: ignore[arg-type]
+    )
+    run(speak(script), rec)
+    assert [w.text for w in rec.words] == script[0]

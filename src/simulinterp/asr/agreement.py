@@ -113,13 +113,12 @@ def cut_restart(units: Sequence[str], min_units: int = 3) -> int:
 
 def continuation(committed: Sequence[str], hypothesis: Sequence[str]) -> list[str]:
     """The part of a free (unprefixed) ``hypothesis`` of a whole window that comes after the
-    ``committed`` units, found by edit-distance alignment; empty when none follows them."""
+    ``committed`` units: the hypothesis prefix closest to them in edit distance (ties go to the
+    prefix as long as the committed units) is dropped."""
     from rapidfuzz.distance import Levenshtein
 
     vocab: dict[str, int] = {}
     a = [vocab.setdefault(comparable(u), len(vocab)) for u in committed]
     b = [vocab.setdefault(comparable(u), len(vocab)) for u in hypothesis]
-    ops = Levenshtein.opcodes(a, b)
-    if not ops or ops[-1].tag != "insert" or ops[-1].src_start != len(a):
-        return []
-    return list(hypothesis[ops[-1].dest_start :])
+    best = min(range(len(b) + 1), key=lambda j: (Levenshtein.distance(a, b[:j]), abs(j - len(a))))
+    return list(hypothesis[best:])

@@ -36,6 +36,7 @@ _RESTART_UNITS = {"en": 6, "zh": 8}  # a repeated opening this long is a loop ev
 _MAX_UNITS_PER_S = {"en": 4.0, "zh": 8.0}  # faster speech than this is a decoder's invention
 _LOW_LOGPROB = -1.0  # whisper's own threshold for a failed decode
 _STUCK_S = 1.5  # this much audio after the last commit and nothing new: the prefix is wrong
+_STUCK_FINAL_S = 0.6  # the same at an endpoint, where nothing else will decode it
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,8 @@ class StreamingRecognizer:
             max_new_tokens=max(budget, 0) + 8,
         )
         tail = units_of(decoded.text, lang)
-        if not tail and utt.committed and end_s - utt.last_commit_s > _STUCK_S:
+        stuck = end_s - utt.last_commit_s > (_STUCK_FINAL_S if final else _STUCK_S)
+        if not tail and utt.committed and stuck:
             # the forced prefix does not fit the audio (a filler heard as a word, say) and the
             # decoder stops at once: decode freely and keep what follows the committed words
             free = self.engine.decode(
