@@ -208,3 +208,23 @@ def test_eval_on_speech_checks_its_lists(fake_models, tmp_path, capsys):
     (tmp_path / "ref.txt").write_text("x\n")
     assert main(args) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_listing_devices_without_portaudio_is_a_clear_error(monkeypatch, capsys):
+    import simulinterp.audio as audio
+
+    def missing():
+        raise AudioError("the microphone needs PortAudio: sudo apt install libportaudio2")
+
+    monkeypatch.setattr(audio, "list_input_devices", missing)
+    assert main(["interpret", "--list-devices"]) == 2
+    assert "libportaudio2" in capsys.readouterr().err
+
+
+def test_speech_in_another_language_is_warned_about(fake_models, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(
+        "simulinterp.asr.whisper.WhisperEngine", lambda *a, **k: ToneWhisper(language="zh")
+    )
+    wav = tones(tmp_path / "talk.wav")
+    assert main(["interpret", wav, "--from", "en", "--to", "zh"]) == 0
+    assert "sounds like 'zh'" in capsys.readouterr().err

@@ -72,9 +72,12 @@ def add_speech_options(parser: argparse.ArgumentParser) -> None:
 
 def run_interpret(args: argparse.Namespace) -> int:
     if args.list_devices:
-        from simulinterp.audio import list_input_devices
+        from simulinterp.audio import AudioError, list_input_devices
 
-        print(list_input_devices())
+        try:
+            print(list_input_devices())
+        except AudioError as err:
+            raise CliError(str(err)) from err
         return 0
     if bool(args.audio) == bool(args.mic):
         raise CliError("give a recording to interpret, or --mic for the microphone (not both)")
@@ -147,8 +150,6 @@ def interpret(session, source: Iterable, out: Path, *, jsonl: bool, audio_name: 
             view.update(session.finish(), session)
     except KeyboardInterrupt:
         interrupted = True
-    for warning in session.warnings:
-        print(f"simulinterp: warning: {warning}", file=sys.stderr)
     paths = write_outputs(session, out, audio_name, interrupted=interrupted or bool(failure))
     print(session.translation.strip())
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)

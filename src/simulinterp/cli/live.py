@@ -28,6 +28,7 @@ class LiveSubtitles:
         self._source = ""
         self._tentative = ""
         self._source_lang = "en" if target_lang == "zh" else "zh"
+        self._warned = 0
 
     def __enter__(self) -> LiveSubtitles:
         if self.console.is_terminal and not self.jsonl:
@@ -44,6 +45,9 @@ class LiveSubtitles:
 
     def update(self, step: Any, session: Any) -> None:
         """Show one :class:`SessionStep`."""
+        for warning in session.warnings[self._warned :]:
+            self.console.print(f"[yellow]warning:[/] {warning}")
+        self._warned = len(session.warnings)
         words = [w.text for w in step.transcript.committed]
         if words:
             recent = [w.text for w in session.words[-40:]]
