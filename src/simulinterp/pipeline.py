@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from simulinterp.asr.stream import RecognizerConfig, StreamingRecognizer
 from simulinterp.audio import AudioChunk
 from simulinterp.events import SourceUnit, SourceWord, SpeechCommit, TargetCommit, Transcript
+from simulinterp.lang import is_clause_end
 from simulinterp.llm.base import LLMBackend
 from simulinterp.policy.base import Policy
 from simulinterp.translate.translator import SimultaneousTranslator, TranslatorConfig
@@ -108,7 +109,8 @@ class SpeechSession:
         transcript = rec.finish(at) if final else rec.process(at)
         self.ca_s = at + (self._clock() - started)
         commits: list[TargetCommit] = []
-        for word in transcript.committed:
+        batch = transcript.committed
+        for i, word in enumerate(batch):
             self.words.append(word)
             unit = SourceUnit(
                 word.text,
@@ -116,7 +118,9 @@ class SpeechSession:
                 arrival_s=word.committed_s,
                 sentence_end=word.sentence_end,
             )
-            commits += self.translator.feed(unit)
+            # words committed together get one policy decision (at a clause end or the last)
+            decide = i == len(batch) - 1 or is_clause_end(word.text)
+            commits += self.translator.feed(unit, decide=decide)
         if transcript.boundary:
             commits += self.translator.end_sentence()
         if final:

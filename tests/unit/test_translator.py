@@ -11,6 +11,7 @@ from fakes import EN_ZH, ZH_EN, DictionaryLLM
 from simulinterp.eval.instances import run_instance, source_units
 from simulinterp.events import SourceUnit
 from simulinterp.llm.base import Continuation
+from simulinterp.policy import make_policy
 from simulinterp.policy.base import Policy
 from simulinterp.policy.rules import Clause, Confidence, Learned, LocalAgreement, Offline, WaitK
 from simulinterp.translate import SimultaneousTranslator, TranslatorConfig
@@ -471,3 +472,17 @@ def test_config_normalizes_the_direction() -> None:
 def test_config_rejects_invalid_settings(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         TranslatorConfig(**kwargs)
+
+
+def test_units_read_without_a_decision_cost_no_model_call():
+    llm = DictionaryLLM(EN_ZH, target_lang="zh")
+    translator = SimultaneousTranslator(
+        llm, make_policy("wait-k", 1, "en", "zh"), TranslatorConfig("en", "zh")
+    )
+    words = ["we", "go", "to", "the"]
+    for i, word in enumerate(words):
+        translator.feed(SourceUnit(word, i), decide=i == len(words) - 1)
+    assert len(llm.calls) == 1
+    assert translator.text  # the one decision wrote for all four units
+    translator.feed(SourceUnit("park.", 4, sentence_end=True), decide=False)
+    assert translator.commits[-1].final  # a sentence end is flushed all the same

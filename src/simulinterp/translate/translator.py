@@ -111,8 +111,16 @@ class SimultaneousTranslator:
         """Everything committed so far in this stream."""
         return "".join(c.text for c in self.commits)
 
-    def feed(self, unit: SourceUnit) -> list[TargetCommit]:
-        """Read one source unit; return what got committed because of it."""
+    def feed(self, unit: SourceUnit, *, decide: bool = True) -> list[TargetCommit]:
+        """Read one source unit; return what got committed because of it.
+
+        Args:
+            unit: the source unit.
+            decide: ask the policy now. False reads the unit without a decision, for units that
+                arrive together (a recognizer commits several words at once): deciding once,
+                at the last of them, costs one model call instead of one per unit. A sentence
+                end is flushed either way.
+        """
         started = self._clock()
         self._ca_s = max(self._ca_s, unit.arrival_s)
         self._consumed += 1
@@ -121,8 +129,10 @@ class SimultaneousTranslator:
         seg.units_since_write += 1
         if unit.sentence_end or len(seg.source) >= self._segment_limit:
             commits = self._flush(started)
-        else:
+        elif decide:
             commits = self._step(started)
+        else:
+            commits = []
         self._ca_s += self._clock() - started  # a READ step's computation counts too
         return commits
 
