@@ -147,6 +147,41 @@ def asr_part(engines: list[str], limit: int) -> list[dict]:
     return rows
 
 
+FINDINGS_CLIPS = [
+    ("speech_en_misc/audio/whisper_jfk.flac", "en"),
+    ("speech_en_misc/audio/ms_customspeech_en_train_audio2.flac", "en"),
+    ("speech_en_misc/audio/mfa_acoustic_corpus.flac", "en"),
+    ("speech_zh_misc/audio/f5tts_basic_ref_zh.flac", "zh"),
+    ("speech_zh_misc/audio/firered_wenetspeech_TEST_MEETING_T0000000001.flac", "zh"),
+    ("speech_zh_misc/audio/ms_customspeech_zh_train_audio2.flac", "zh"),
+]
+
+
+def findings_part(engine_name: str) -> list[dict]:
+    """Per clip, the six clips on which FINDINGS measured the naive and peer systems."""
+    engine, vad = WhisperEngine(engine_name), SileroVAD()
+    rows = []
+    for relative, lang in FINDINGS_CLIPS:
+        path = SPEECH / relative
+        table = (path.parent.parent / "transcripts.tsv").read_text(encoding="utf-8")
+        transcript = next(
+            r.split("\t")[1] for r in table.splitlines() if r.split("\t")[0].endswith(path.name)
+        )
+        words, _ = stream_asr(engine, vad, path, lang)
+        lags = commit_lags(words, offline_word_ends(engine, path, lang))
+        hyp = (" " if lang == "en" else "").join(w.text for w in words)
+        row = {
+            "clip": path.name,
+            "lang": lang,
+            "lag_median_s": round(statistics.median(lags), 2) if lags else None,
+            "lag_p90_s": round(float(np.percentile(lags, 90)), 2) if lags else None,
+            "error": round(asr_error([hyp], [transcript], lang), 2),
+        }
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
 def s2t_part(limit: int, policies: list[str], output: Path) -> list[dict]:
     llm = build_backend(ModelConfig(model="default", threads=2))
     engine = SpeechEngine(llm)
@@ -192,7 +227,7 @@ def s2t_part(limit: int, policies: list[str], output: Path) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=["asr", "s2t", "both"], default="both")
+    parser.add_argument("--part", choices=["asr", "s2t", "both", "findings"], default="both")
     parser.add_argument("--engines", default="base", help="ASR presets to compare (base,tiny.en)")
     parser.add_argument("--limit", type=int, default=12, help="clips per speech set")
     parser.add_argument("--policies", default="clause:0,wait-k:5", help="S2T policy:knob list")
@@ -201,6 +236,8 @@ def main() -> int:
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     summary: dict = {}
+    if args.part == "findings":
+        summary["findings"] = findings_part(args.engines.split(",")[0])
     if args.part in ("asr", "both"):
         summary["asr"] = asr_part(args.engines.split(","), args.limit)
     if args.part in ("s2t", "both"):

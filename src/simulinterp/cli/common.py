@@ -33,7 +33,7 @@ def add_direction(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", dest="target_lang", default="en", help="target language (zh, en)")
 
 
-def add_policy(parser: argparse.ArgumentParser, default: str = "clause") -> None:
+def add_policy(parser: argparse.ArgumentParser, default: str | None = "clause") -> None:
     group = parser.add_argument_group("policy (the latency knob is the option the policy takes)")
     names = ", ".join(f"{n} ({s.help})" for n, s in POLICIES.items())
     group.add_argument(

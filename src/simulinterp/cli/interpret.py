@@ -45,7 +45,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--list-devices", action="store_true", help="list audio input devices and exit"
     )
     add_direction(parser)
-    add_policy(parser)
+    add_policy(parser, default="wait-k")
     add_model(parser)
     add_speech_options(parser)
     parser.add_argument("--output", help="folder for the subtitle files (default: beside input)")

@@ -63,7 +63,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     demo.add_argument("--fast", action="store_true", help="do not wait for real time")
     demo.add_argument("--output", help="folder for the subtitle files (default: a temp folder)")
-    add_policy(demo)
+    add_policy(demo, default=None)
     add_model(demo)
     demo.set_defaults(run=run_demo, rate=DEFAULT_UNITS_PER_S["zh"])
 
@@ -79,6 +79,8 @@ def run_translate(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    if args.policy is None:  # speech: wait-k 3 (bench/s2t); text: clause (bench/t2t)
+        args.policy = "clause" if args.text else "wait-k"
     if not args.text:
         from simulinterp.cli.interpret import run_speech_demo
 
