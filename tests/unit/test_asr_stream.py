@@ -231,3 +231,20 @@ def test_a_stalled_prefix_falls_back_to_free_decoding():
     )
     run(speak(script), rec)
     assert [w.text for w in rec.words] == script[0]
+
+
+def test_long_speech_without_punctuation_is_trimmed_too():
+    words = "we go to the park he likes it very good the park we go to it very good".split()
+    rec, engine = recognizer(trim_s=2.0)
+    run(speak([words]), rec)
+    assert [w.text for w in rec.words] == words
+    assert max(engine.decodes) < 5.0  # the utterance lasts 8 s
+
+
+def test_unit_ends_follow_the_aligned_words():
+    from simulinterp.asr.stream import _unit_ends
+
+    words = [(" 数据", 0.0, 0.5), (" ，", 0.5, 0.6), ("很好", 0.6, 1.2)]
+    assert _unit_ends(["数", "据", "，", "很", "好"], words) == [0.5, 0.5, 0.6, 1.2, 1.2]
+    assert _unit_ends(["go", "home."], [(" go", 0, 0.4), (" home.", 0.4, 0.9)]) == [0.4, 0.9]
+    assert _unit_ends(["a"], []) == []

@@ -24,7 +24,7 @@ from simulinterp.asr.agreement import LocalAgreement, continuation, cut_restart,
 from simulinterp.asr.text import units_of, whisper_spelling
 from simulinterp.asr.whisper import SAMPLE_RATE, ZH_PROMPT, WhisperEngine
 from simulinterp.events import SourceWord, Transcript
-from simulinterp.lang import check_language, is_sentence_end, join_units
+from simulinterp.lang import check_language, is_clause_end, is_sentence_end, join_units
 from simulinterp.translate.guard import repetition_cut
 from simulinterp.vad import SileroVAD, SpeechEnd, SpeechStart, VadConfig, VadStream
 
@@ -36,6 +36,7 @@ _RESTART_UNITS = {"en": 6, "zh": 8}  # a repeated opening this long is a loop ev
 _MAX_UNITS_PER_S = {"en": 4.0, "zh": 8.0}  # faster speech than this is a decoder's invention
 _LOW_LOGPROB = -1.0  # whisper's own threshold for a failed decode
 _STUCK_S = 1.5  # this much audio after the last commit and nothing new: the prefix is wrong
+_KEEP_S = 1.0  # audio kept before the window's end when trimming (context for the decoder)
 _STUCK_FINAL_S = 0.6  # the same at an endpoint, where nothing else will decode it
 
 
@@ -51,8 +52,9 @@ class RecognizerConfig:
         pad_s: silence appended to each window (keeps the decoder from looping at a cut word).
         preroll_s: audio kept before the VAD's speech start, seconds.
         context_chars: earlier committed text given to the decoder as its prompt, characters.
-        trim_s: an utterance longer than this is cut after its last committed sentence end
-            (found by aligning the committed words), so windows stay short in long speech.
+        trim_s: an utterance longer than this is cut after an early committed word (a clause
+            end if there is one; found by aligning the committed words to the audio), so
+            windows stay short in long speech.
         detect_language: warn when the speech sounds like another language than ``lang``.
         vad: speech start and endpoint settings.
     """
@@ -64,7 +66,7 @@ class RecognizerConfig:
     pad_s: float = 1.5
     preroll_s: float = 0.5
     context_chars: int = 120
-    trim_s: float = 6.0
+    trim_s: float = 4.0
     detect_language: bool = True
     vad: VadConfig = field(default_factory=VadConfig)
 
@@ -222,18 +224,33 @@ class StreamingRecognizer:
         return words
 
     def _trim(self, utt: _Utterance, encoded: object, end_s: float) -> None:
-        """Start the utterance anew after its last committed sentence end."""
+        """Start the utterance anew after an early committed word, so windows stay short.
+
+        The cut goes after the last committed clause end that lies at least ``_KEEP_S`` before
+        the window's end, or else after the last committed word that ends ``2 * _KEEP_S``
+        before it. Word ends come from aligning the committed text to the window.
+        """
         lang = self.config.lang
-        ends = [i for i, u in enumerate(utt.committed) if is_sentence_end(u)]
+        if not utt.committed:
+            return
+        words = self.engine.word_times(
+            encoded, lang, _prefix(utt.committed, lang), end_s - utt.start_s
+        )
+        ends = _unit_ends(utt.committed, words)
         if not ends:
             return
-        head = utt.committed[: ends[-1] + 1]
-        words = self.engine.word_times(encoded, lang, _prefix(head, lang), end_s - utt.start_s)
-        if not words:
+        window = end_s - utt.start_s
+        clauses = [
+            i
+            for i, u in enumerate(utt.committed)
+            if is_clause_end(u) and ends[i] <= window - _KEEP_S
+        ]
+        early = [i for i in range(len(ends)) if ends[i] <= window - 2 * _KEEP_S]
+        cut = clauses[-1] if clauses else (early[-1] if early else None)
+        if cut is None or ends[cut] < 1.0:
             return
-        cut_s = utt.start_s + words[-1][2]
-        if not utt.start_s + 1.0 < cut_s < end_s - 0.3:
-            return
+        cut_s = utt.start_s + ends[cut]
+        head = utt.committed[: cut + 1]
         logger.debug("trimming the utterance at %.2f s after %r", cut_s, head[-1])
         self._remember(head)
         utt.committed = utt.committed[len(head) :]
@@ -370,6 +387,23 @@ class StreamingRecognizer:
             cut = min(cut, len(self._buffer))
             self._buffer = self._buffer[cut:]
             self._buffer_start_s += cut / SAMPLE_RATE
+
+
+def _unit_ends(units: list[str], words: list[tuple[str, float, float]]) -> list[float]:
+    """End time of each unit, matching units to aligned words by character counts."""
+    if not words:
+        return []
+    word_ends, position = [], 0
+    for text, _, end in words:
+        position += len(text.replace(" ", ""))
+        word_ends.append((position, end))
+    ends, position, k = [], 0, 0
+    for unit in units:
+        position += len(unit.replace(" ", ""))
+        while k < len(word_ends) - 1 and word_ends[k][0] < position:
+            k += 1
+        ends.append(word_ends[k][1])
+    return ends
 
 
 def _without_final_stop(unit: str) -> str:
