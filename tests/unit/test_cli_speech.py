@@ -136,32 +136,22 @@ def test_a_missing_microphone_is_a_clear_error(monkeypatch, capsys):
     assert "no microphone found" in capsys.readouterr().err
 
 
+def eval_args(folder: Path) -> list[str]:
+    """``eval --source-type speech`` on the list and references in ``folder``."""
+    return [
+        "eval", "--source-type", "speech", "--source", str(folder / "list.txt"),
+        "--reference", str(folder / "ref.txt"), "--from", "en", "--to", "zh",
+        "--output", str(folder / "out"),
+    ]  # fmt: skip
+
+
 def test_eval_on_speech_writes_millisecond_scores(fake_models, tmp_path):
-    (tmp_path / "a.wav").write_bytes(b"")
     tones(tmp_path / "a.wav")
     sf.write(tmp_path / "b.wav", speak([["he", "likes", "it"]]), 16000)
     (tmp_path / "list.txt").write_text("a.wav\nb.wav\n")
     (tmp_path / "ref.txt").write_text("们去今公园他喜欢\n他喜欢\n")
     (tmp_path / "gold.txt").write_text("we go to the park he likes it\nhe likes it\n")
-    code = main(
-        [
-            "eval",
-            "--source-type",
-            "speech",
-            "--source",
-            str(tmp_path / "list.txt"),
-            "--reference",
-            str(tmp_path / "ref.txt"),
-            "--transcripts",
-            str(tmp_path / "gold.txt"),
-            "--from",
-            "en",
-            "--to",
-            "zh",
-            "--output",
-            str(tmp_path / "out"),
-        ]
-    )
+    code = main([*eval_args(tmp_path), "--transcripts", str(tmp_path / "gold.txt")])
     assert code == 0
     scores = json.loads((tmp_path / "out" / "scores.json").read_text())
     for key in (
@@ -188,21 +178,7 @@ def test_eval_on_speech_writes_millisecond_scores(fake_models, tmp_path):
 def test_eval_on_speech_checks_its_lists(fake_models, tmp_path, capsys):
     (tmp_path / "list.txt").write_text("a.wav\n")
     (tmp_path / "ref.txt").write_text("x\ny\n")
-    args = [
-        "eval",
-        "--source-type",
-        "speech",
-        "--source",
-        str(tmp_path / "list.txt"),
-        "--reference",
-        str(tmp_path / "ref.txt"),
-        "--from",
-        "en",
-        "--to",
-        "zh",
-        "--output",
-        str(tmp_path / "out"),
-    ]
+    args = eval_args(tmp_path)
     assert main(args) == 2
     assert "line-aligned" in capsys.readouterr().err
     (tmp_path / "ref.txt").write_text("x\n")
