@@ -111,12 +111,12 @@ def commit_lags(words: list, ends: list[tuple[str, float]]) -> list[float]:
     return lags
 
 
-def asr_part(engines: list[str], limit: int) -> list[dict]:
+def asr_part(engines: list[str], limit: int, langs: tuple[str, ...] = ("en", "zh")) -> list[dict]:
     vad = SileroVAD()
     rows = []
     for name in engines:
         engine = WhisperEngine(name)
-        for lang in ("en", "zh"):
+        for lang in langs:
             if lang not in engine.languages:
                 continue
             hyps, offline, refs, lags, compute, duration = [], [], [], [], 0.0, 0.0
@@ -230,6 +230,7 @@ def main() -> int:
     parser.add_argument("--part", choices=["asr", "s2t", "both", "findings"], default="both")
     parser.add_argument("--engines", default="base", help="ASR presets to compare (base,tiny.en)")
     parser.add_argument("--limit", type=int, default=12, help="clips per speech set")
+    parser.add_argument("--langs", default="en,zh", help="ASR part: source languages")
     parser.add_argument("--policies", default="clause:0,wait-k:5", help="S2T policy:knob list")
     parser.add_argument("--output", default="runs/s2t")
     args = parser.parse_args()
@@ -239,7 +240,7 @@ def main() -> int:
     if args.part == "findings":
         summary["findings"] = findings_part(args.engines.split(",")[0])
     if args.part in ("asr", "both"):
-        summary["asr"] = asr_part(args.engines.split(","), args.limit)
+        summary["asr"] = asr_part(args.engines.split(","), args.limit, tuple(args.langs.split(",")))
     if args.part in ("s2t", "both"):
         summary["s2t"] = s2t_part(args.limit, args.policies.split(","), output)
     (output / "summary.json").write_text(json.dumps(summary, indent=2))

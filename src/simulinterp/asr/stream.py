@@ -61,7 +61,7 @@ class RecognizerConfig:
 
     lang: str = "en"
     step_s: float = 0.5
-    max_duty: float = 0.25
+    max_duty: float = 0.2
     agreement: int = 2
     pad_s: float = 1.5
     preroll_s: float = 0.5
