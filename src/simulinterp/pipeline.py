@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from simulinterp.asr.stream import RecognizerConfig, StreamingRecognizer
 from simulinterp.audio import AudioChunk
@@ -26,6 +27,10 @@ from simulinterp.lang import is_clause_end
 from simulinterp.llm.base import LLMBackend
 from simulinterp.policy.base import Policy
 from simulinterp.translate.translator import SimultaneousTranslator, TranslatorConfig
+
+if TYPE_CHECKING:
+    from simulinterp.asr.whisper import WhisperEngine
+    from simulinterp.vad import SileroVAD
 
 
 @dataclass(frozen=True)
@@ -158,15 +163,25 @@ class SpeechEngine:
         llm: the translation model backend.
         asr_model: a packaged whisper preset (``base``) or a CTranslate2 whisper directory.
         threads: CPU threads for the recognizer.
+        whisper: an already loaded recognizer model (then ``asr_model`` is not loaded).
+        vad: an already loaded VAD model.
     """
 
-    def __init__(self, llm: LLMBackend, *, asr_model: str = "base", threads: int = 2):
+    def __init__(
+        self,
+        llm: LLMBackend,
+        *,
+        asr_model: str = "base",
+        threads: int = 2,
+        whisper: WhisperEngine | None = None,
+        vad: SileroVAD | None = None,
+    ):
         from simulinterp.asr.whisper import WhisperEngine
         from simulinterp.vad import SileroVAD
 
         self.llm = llm
-        self.whisper = WhisperEngine(asr_model, threads=threads)
-        self.vad = SileroVAD()
+        self.whisper = whisper or WhisperEngine(asr_model, threads=threads)
+        self.vad = vad or SileroVAD()
 
     def session(
         self,

@@ -115,9 +115,7 @@ def engine(whisper) -> Iterator:
     except ModelNotFoundError as err:
         pytest.skip(f"the packaged default model is not installed: {err}")
     llm = LlamaCppBackend(path, context_tokens=4096, threads=2)
-    speech = SpeechEngine.__new__(SpeechEngine)
-    speech.llm, speech.whisper, speech.vad = llm, whisper, SileroVAD()
-    yield speech
+    yield SpeechEngine(llm, whisper=whisper, vad=SileroVAD())
     llm.close()
 
 

@@ -40,7 +40,8 @@ def normalize(text: str, lang: str) -> str:
         # whisper-base sometimes writes U+FF27 (bytes EF BC A7) where the full-width comma
         # (EF BC 8C) belongs; between Chinese characters it is always that comma
         text = _STRAY_G.sub("，", text)
-        text = "".join(_ZH_PUNCT.get(c, c) if has_cjk(text) else c for c in text)
+        if has_cjk(text):
+            text = "".join(_ZH_PUNCT.get(c, c) for c in text)
         text = re.sub(r"(?<=[^\x00-\x7f])\s+|\s+(?=[^\x00-\x7f])", "", text)
     return " ".join(text.split())
 

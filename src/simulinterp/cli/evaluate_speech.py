@@ -29,6 +29,7 @@ def run_speech_eval(args: argparse.Namespace) -> int:
     from simulinterp.eval.runner import write_scores
     from simulinterp.eval.speech import score_speech
     from simulinterp.eval.speech_run import offline_translations, run_items
+    from simulinterp.lang import join_units
     from simulinterp.llm.models import ModelNotFoundError
     from simulinterp.pipeline import SpeechEngine
 
@@ -73,7 +74,7 @@ def run_speech_eval(args: argparse.Namespace) -> int:
         with Progress() as bar:
             bar.add_task("offline cascade", total=None)
             offline = offline_translations(engine, items, config)
-        refs = [(" " if config.target_lang == "en" else "").join(i.references) for i in items]
+        refs = [join_units(list(i.references), config.target_lang) for i in items]
         scores["offline_BLEU"] = bleu(offline, refs, config.target_lang)
     write_scores(output, scores)
     keys = ["BLEU", "chrF", "offline_BLEU", "StartOffset_CA", "LAAL_CA", "LAAL", "WER", "CER"]

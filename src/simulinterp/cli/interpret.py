@@ -7,10 +7,10 @@ Writes ``NAME.LANG.srt``, ``NAME.LANG.vtt`` and ``NAME.LANG.json`` next to the i
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Iterable
+from contextlib import nullcontext
 from importlib import resources
 from pathlib import Path
 
@@ -24,7 +24,6 @@ from simulinterp.cli.common import (
     policy_from,
     translator_config,
 )
-from simulinterp.events import SpeechCommit
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +139,9 @@ def interpret(session, source: Iterable, out: Path, *, jsonl: bool, audio_name: 
     try:
         with view:
             try:
-                with _entered(source) as chunks:
+                # the microphone is a context manager (it opens the stream); a file is not
+                opened = source if hasattr(source, "__enter__") else nullcontext(source)
+                with opened as chunks:
                     for chunk in chunks:
                         view.update(session.feed(chunk), session)
             except KeyboardInterrupt:
@@ -156,22 +157,6 @@ def interpret(session, source: Iterable, out: Path, *, jsonl: bool, audio_name: 
     if failure is not None:
         raise CliError(f"{failure} (what was interpreted before it is saved)")
     return 130 if interrupted else 0
-
-
-class _entered:
-    """Use a source as a context manager when it is one (the microphone), else as is."""
-
-    def __init__(self, source: Iterable):
-        self.source = source
-
-    def __enter__(self) -> Iterable:
-        enter = getattr(self.source, "__enter__", None)
-        return enter() if enter else self.source
-
-    def __exit__(self, *exc: object) -> None:
-        exit_ = getattr(self.source, "__exit__", None)
-        if exit_:
-            exit_(*exc)
 
 
 def write_outputs(session, out: Path, audio_name: str, *, interrupted: bool) -> list[Path]:
@@ -199,10 +184,6 @@ def write_outputs(session, out: Path, audio_name: str, *, interrupted: bool) -> 
 def demo_audio() -> Path:
     """The bundled recording used by ``simulinterp demo``."""
     return Path(str(resources.files("simulinterp").joinpath(DEMO_AUDIO)))
-
-
-def commit_json(commit: SpeechCommit) -> str:
-    return json.dumps({"type": "translation", **commit.to_json()}, ensure_ascii=False)
 
 
 def run_speech_demo(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from simulinterp.audio import FileSource, load_file
 from simulinterp.eval.resegment import resegment_instance
 from simulinterp.eval.speech import SpeechInstance, speech_instance
 from simulinterp.events import SourceUnit
-from simulinterp.lang import is_sentence_end, split_units
+from simulinterp.lang import is_sentence_end, join_units, split_units
 from simulinterp.pipeline import SpeechEngine
 from simulinterp.policy.base import Policy
 from simulinterp.policy.registry import make_policy
@@ -90,15 +90,13 @@ def run_item(
     for chunk in source:
         session.feed(chunk)
     session.finish()
-    transcript = " ".join(w.text for w in session.words)
-    if config.source_lang == "zh":
-        transcript = "".join(w.text for w in session.words)
+    transcript = join_units([w.text for w in session.words], config.source_lang)
     whole = speech_instance(
         index,
         str(item.audio),
         session.commits,
         transcript,
-        " ".join(item.references) if config.target_lang == "en" else "".join(item.references),
+        join_units(list(item.references), config.target_lang),
         session.recognizer.audio_s * 1000,
         config.target_lang,
         source_transcript=item.transcript,
