@@ -19,7 +19,7 @@ from simulinterp.lang import check_pair, join_units, unit_spans
 from simulinterp.llm.base import Continuation, LLMBackend
 from simulinterp.policy.base import CandidateUnit, Policy, PolicyView, Write
 from simulinterp.translate.guard import allowed_new_units, max_target_units
-from simulinterp.translate.prompts import STOP_STRINGS, build_prompt
+from simulinterp.translate.prompts import PROMPT_STYLES, STOP_STRINGS, build_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ class TranslatorConfig:
         context_sentences: earlier (source, translation) pairs carried into the prompt.
         max_step_tokens: token limit of one candidate when the policy sets none.
         ban_cjk_in_english: forbid Chinese tokens when the target is English.
+        prompt_style: ``few-shot`` (untrained models) or ``plain`` (what adapters trained by
+            ``simulinterp train sft`` expect; their ``simulinterp.json`` says which).
     """
 
     source_lang: str = "zh"
@@ -48,6 +50,7 @@ class TranslatorConfig:
     context_sentences: int = 1
     max_step_tokens: int = 12
     ban_cjk_in_english: bool = True
+    prompt_style: str = "few-shot"
 
     def __post_init__(self) -> None:
         src, tgt = check_pair(self.source_lang, self.target_lang)
@@ -57,6 +60,8 @@ class TranslatorConfig:
             raise ValueError("max_segment_units must be at least 4")
         if self.context_sentences < 0 or self.max_step_tokens < 1:
             raise ValueError("context_sentences >= 0 and max_step_tokens >= 1 are required")
+        if self.prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"prompt_style must be one of: {', '.join(PROMPT_STYLES)}")
 
 
 @dataclass
@@ -227,6 +232,7 @@ class SimultaneousTranslator:
             cfg.target_lang,
             join_units(seg.source, cfg.source_lang),
             self._context,
+            cfg.prompt_style,
         )
         return self.llm.continue_text(
             prompt,
@@ -267,7 +273,7 @@ class SimultaneousTranslator:
     def _fit_segment_limit(self) -> int:
         """Cap the segment length so prompt, context and translation fit the context."""
         cfg = self.config
-        base = build_prompt(cfg.source_lang, cfg.target_lang, "")
+        base = build_prompt(cfg.source_lang, cfg.target_lang, "", style=cfg.prompt_style)
         budget = self.llm.context_tokens - self.llm.count_tokens(base) - 64
         ratio = max_target_units(100, cfg.source_lang, cfg.target_lang) / 100
         target_per_unit = ratio * _FLUSH_TOKENS_PER_UNIT[cfg.target_lang]

@@ -1,0 +1,149 @@
+"""The model side of training: loading (checkpoint, GGUF or packaged preset), LoRA, masked loss.
+
+Imports torch, transformers and peft; the rest of :mod:`simulinterp.train` does not.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from simulinterp.train.mask import IGNORE, Layout
+
+if TYPE_CHECKING:
+    from simulinterp.train.sft import SFTConfig
+
+logger = logging.getLogger(__name__)
+
+
+class MaskedLossModel(nn.Module):
+    """A causal LM that takes 4-D masks and returns the mean loss over target tokens.
+
+    The language-model head runs only on the rows with a label. Going through this module's
+    ``forward`` keeps data-parallel wrappers (DDP) in charge of gradient synchronisation.
+    """
+
+    def __init__(self, model: Any):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Any, position_ids: Any, attention_mask: Any, labels: Any) -> Any:
+        causal_lm = _causal_lm(self.model)
+        hidden = causal_lm.model(
+            input_ids=input_ids,
+            position_ids=position_ids,
+            attention_mask=attention_mask,
+            use_cache=False,
+        ).last_hidden_state
+        keep = labels != IGNORE
+        logits = causal_lm.lm_head(hidden[keep]).float()
+        return nn.functional.cross_entropy(logits, labels[keep])
+
+
+def to_tensors(batch: Layout, model: Any, device: Any) -> dict[str, Any]:
+    """A padded batch as model inputs; the mask is boolean or additive as attention wants."""
+    visible = torch.from_numpy(batch.visible)[:, None].to(device)
+    return {
+        "input_ids": torch.from_numpy(batch.input_ids).to(device),
+        "position_ids": torch.from_numpy(batch.positions).to(device),
+        "attention_mask": attention_mask(visible, model),
+        "labels": torch.from_numpy(batch.labels).to(device),
+    }
+
+
+def attention_mask(visible: Any, model: Any) -> Any:
+    """``visible`` (True: may attend) in the form the model's attention takes.
+
+    SDPA and flex attention take booleans; eager attention adds the mask to its scores.
+    """
+    if getattr(model.config, "_attn_implementation", "sdpa") != "eager":
+        return visible
+    dtype = next(model.parameters()).dtype
+    return torch.zeros(visible.shape, dtype=dtype, device=visible.device).masked_fill(
+        ~visible, torch.finfo(dtype).min
+    )
+
+
+def load_for_training(config: SFTConfig, device: Any) -> tuple[Any, Any]:
+    """Load the base model and tokenizer, and wrap the model with LoRA unless ``full``.
+
+    Raises:
+        FileNotFoundError: the model path does not exist.
+        ValueError: transformers cannot load it.
+    """
+    import transformers
+
+    root, gguf_file = resolve_model(config.model)
+    dtype = _dtype(config.dtype, device)
+    kwargs: dict[str, Any] = {"local_files_only": True}
+    if gguf_file is not None:
+        kwargs["gguf_file"] = gguf_file
+        logger.info("dequantizing %s (a GGUF loads in about 40 s for 0.5B)", gguf_file)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(root), **kwargs)
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            str(root), dtype=dtype, attn_implementation="sdpa", **kwargs
+        )
+    except (OSError, ValueError) as err:
+        raise ValueError(f"transformers could not load {config.model}: {err}") from err
+    model.to(device)
+    model.config.use_cache = False
+    if config.full:
+        model.train()
+        return model, tokenizer
+    import peft
+
+    lora = peft.LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=0.0,
+        target_modules=list(_lora_targets(model)),
+        task_type="CAUSAL_LM",
+    )
+    model = peft.get_peft_model(model, lora)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    logger.info("LoRA rank %d: %.2f M trainable parameters", config.lora_rank, trainable / 1e6)
+    return model, tokenizer
+
+
+def resolve_model(name: str) -> tuple[Path, str | None]:
+    """A directory and, for GGUF models, the file in it (presets join their packaged parts)."""
+    from simulinterp.llm.models import PACKAGED_MODELS, ensure_model
+
+    path = ensure_model(name) if name in PACKAGED_MODELS else Path(name)
+    if not path.exists():
+        raise FileNotFoundError(f"no such model: {name} (a checkpoint folder or a .gguf file)")
+    if path.is_file():
+        if path.suffix != ".gguf":
+            raise ValueError(f"{path} is a file but not a .gguf model")
+        return path.parent, path.name
+    ggufs = sorted(path.glob("*.gguf"))
+    if not (path / "config.json").is_file() and len(ggufs) == 1:
+        return path, ggufs[0].name
+    return path, None
+
+
+def _lora_targets(model: Any) -> tuple[str, ...]:
+    from simulinterp.train.sft import LORA_TARGETS
+
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    found = tuple(t for t in LORA_TARGETS if t in names)
+    if not found:
+        raise ValueError("the model has none of the usual projection layers for LoRA")
+    return found
+
+
+def _dtype(name: str, device: Any) -> Any:
+    if name == "auto":
+        return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    return getattr(torch, name)
+
+
+def _causal_lm(model: Any) -> Any:
+    """The ``*ForCausalLM`` inside a peft wrapper (LoRA layers are injected in place)."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
