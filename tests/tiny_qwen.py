@@ -58,6 +58,7 @@ def make_model(tokenizer, seed: int = 0, attn: str = "sdpa"):
         num_key_value_heads=2,
         intermediate_size=64,
         max_position_embeddings=512,
+        initializer_range=0.15,  # logits that LoRA can move within a few steps
         eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
         attn_implementation=attn,
     )

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from simulinterp import __version__
-from simulinterp.cli import evaluate, interpret, translate
+from simulinterp.cli import evaluate, interpret, train, translate
 from simulinterp.cli.common import EXIT_USAGE, CliError
 
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_parsers(sub)
     interpret.add_parsers(sub)
     evaluate.add_parser(sub)
+    train.add_parser(sub)
     return parser
 
 

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from simulinterp.lang import LanguageError, check_pair
+from simulinterp.llm.adapter_info import prompt_style_for
 from simulinterp.llm.base import LLMBackend, LLMError
 from simulinterp.llm.factory import BACKENDS, ModelConfig, build_backend
 from simulinterp.llm.models import ModelNotFoundError, cache_dir
 from simulinterp.policy import POLICIES, Policy, make_policy
 from simulinterp.translate import TranslatorConfig
+from simulinterp.translate.prompts import PROMPT_STYLES
 
 EXIT_USAGE = 2
 
@@ -53,7 +55,18 @@ def add_model(parser: argparse.ArgumentParser) -> None:
         default="default",
         help="packaged preset (default: Qwen2.5 0.5B; quality: 1.5B) or a path (GGUF / checkpoint)",
     )
-    group.add_argument("--adapter", help="LoRA adapter directory (transformers backend)")
+    group.add_argument(
+        "--adapter",
+        help="LoRA adapter: a directory from 'train sft' (transformers backend) or its GGUF "
+        "from 'train export-gguf' (llamacpp backend)",
+    )
+    group.add_argument(
+        "--prompt-style",
+        default="auto",
+        choices=["auto", *PROMPT_STYLES],
+        help="few-shot examples (untrained models) or plain (adapters trained here); auto: "
+        "what the adapter's simulinterp.json says, else few-shot",
+    )
     group.add_argument("--base-url", help="OpenAI-compatible server (openai backend)")
     group.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
 
@@ -81,7 +94,12 @@ def policy_from(args: argparse.Namespace, knob: float | None = None) -> Policy:
 
 def translator_config(args: argparse.Namespace) -> TranslatorConfig:
     src, tgt = direction(args)
-    return TranslatorConfig(source_lang=src, target_lang=tgt)
+    adapter = getattr(args, "adapter", None)
+    try:
+        style = prompt_style_for(adapter, getattr(args, "prompt_style", "auto"))
+    except ValueError as err:
+        raise CliError(str(err)) from err
+    return TranslatorConfig(source_lang=src, target_lang=tgt, prompt_style=style)
 
 
 def load_backend(args: argparse.Namespace) -> LLMBackend:

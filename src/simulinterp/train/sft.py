@@ -1,0 +1,308 @@
+"""Supervised fine-tuning of a simultaneous translator: SimulMask or prefix prompting.
+
+``SFTConfig`` + ``train_sft``: a training loop to read top to bottom. It runs through
+``accelerate``, so the same code trains on the CPU, on one GPU, and on several GPUs under
+``accelerate launch`` or ``torchrun`` (data-parallel: each process takes its share of the
+packed rows). LoRA through peft by default, full fine-tuning with ``full=True``.
+
+The loss is computed on target tokens only, and the language-model head runs only on the rows
+that carry a loss: the float logits over a 152k vocabulary are what fills memory otherwise.
+
+Writes to ``output``: the adapter (peft) or the full model, ``simulinterp.json`` (what the
+translator needs to use it), ``train_log.jsonl`` (loss, learning rate, tokens/s per logged
+step), ``loss.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from simulinterp.llm.adapter_info import METADATA_FILE
+from simulinterp.train.examples import (
+    TRAINING_PROMPT_STYLE,
+    read_parallel,
+    schedule_pairs,
+    tokenize_all,
+)
+from simulinterp.train.mask import METHODS, Layout, layouts_for, pack, pad_batch
+from simulinterp.train.schedule import ScheduleSpec
+
+logger = logging.getLogger(__name__)
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+LOG_FILE = "train_log.jsonl"
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    """One fine-tuning run.
+
+    Attributes:
+        model: a checkpoint directory, a ``.gguf`` file (dequantized by transformers), or a
+            packaged preset (``default``: the 0.5B GGUF).
+        data: a folder of parallel text (``source.txt``/``ref.txt``), or a folder of such
+            folders whose names give the direction (``../shared/data/text/train``).
+        output: where the adapter, log and plot go.
+        schedule: ``wait-k:K`` or ``align[:SLACK]`` (see :mod:`simulinterp.train.schedule`).
+        method: ``simulmask`` (one masked pass per example) or ``prefix`` (one example per
+            WRITE step).
+        direction: ``zh-en``, ``en-zh`` or ``both``.
+        limit: at most this many pairs per data folder (0: all).
+        full: full fine-tuning instead of LoRA.
+        lora_rank: LoRA rank.
+        lora_alpha: LoRA scaling numerator (scaling = alpha / rank).
+        learning_rate: peak learning rate (linear warm-up, cosine decay).
+        warmup_ratio: share of the steps spent warming up.
+        epochs: passes over the data.
+        max_steps: train this many optimizer steps, whatever ``epochs`` says (0: use epochs).
+        token_budget: stop after this many input tokens (0: no limit); how the two methods
+            are compared on the same budget.
+        pack_tokens: tokens per packed row.
+        batch_rows: packed rows per step and process.
+        max_example_tokens: longer examples are skipped.
+        max_grad_norm: gradient clipping.
+        dtype: ``auto`` (bf16 on GPU, float32 on CPU), ``float32``, ``bfloat16``.
+        seed: shuffling and initialisation.
+        log_every: steps between log lines.
+    """
+
+    model: str
+    data: str
+    output: str
+    schedule: str = "wait-k:3"
+    method: str = "simulmask"
+    direction: str = "both"
+    limit: int = 0
+    full: bool = False
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    learning_rate: float = 2e-4
+    warmup_ratio: float = 0.05
+    epochs: float = 1.0
+    max_steps: int = 0
+    token_budget: int = 0
+    pack_tokens: int = 2048
+    batch_rows: int = 4
+    max_example_tokens: int = 512
+    max_grad_norm: float = 1.0
+    dtype: str = "auto"
+    seed: int = 0
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        ScheduleSpec.parse(self.schedule)
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of: {', '.join(METHODS)}")
+        if self.direction not in ("both", "zh-en", "en-zh"):
+            raise ValueError("direction must be zh-en, en-zh or both")
+        if self.pack_tokens < self.max_example_tokens:
+            raise ValueError("pack_tokens must be at least max_example_tokens")
+        if min(self.batch_rows, self.lora_rank, self.log_every) < 1 or self.epochs <= 0:
+            raise ValueError("batch_rows, lora_rank, log_every and epochs must be positive")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ValueError("dtype must be auto, float32, bfloat16 or float16")
+
+
+@dataclass(frozen=True)
+class SFTResult:
+    """What a run did."""
+
+    output: Path
+    steps: int
+    input_tokens: int
+    loss_tokens: int
+    first_loss: float
+    last_loss: float
+    seconds: float
+    skipped_examples: int
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.input_tokens / self.seconds if self.seconds else 0.0
+
+
+def train_sft(
+    config: SFTConfig, on_log: Callable[[dict[str, Any]], None] | None = None
+) -> SFTResult:
+    """Fine-tune ``config.model`` on ``config.data``; see :class:`SFTConfig`.
+
+    Args:
+        config: the run.
+        on_log: called with every log record (the CLI prints them).
+
+    Raises:
+        FileNotFoundError: the data or model is missing.
+        ValueError: bad settings or no usable example.
+    """
+    import torch
+    from accelerate import Accelerator
+
+    from simulinterp.train.modeling import MaskedLossModel, load_for_training, to_tensors
+
+    accelerator = Accelerator(mixed_precision="no")
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    model, tokenizer = load_for_training(config, accelerator.device)
+    rows, skipped = build_rows(config, tokenizer)
+    rows = rows[accelerator.process_index :: accelerator.num_processes]
+    steps_per_epoch = math.ceil(len(rows) / config.batch_rows)
+    total_steps = config.max_steps or math.ceil(steps_per_epoch * config.epochs)
+    wrapper = MaskedLossModel(model)
+    trainable = [p for p in wrapper.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)
+    scheduler = _cosine_schedule(optimizer, total_steps, config.warmup_ratio)
+    wrapper, optimizer = accelerator.prepare(wrapper, optimizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    output = Path(config.output)
+    output.mkdir(parents=True, exist_ok=True)
+    log_path = output / LOG_FILE
+    log_path.write_text("")
+    history: list[dict[str, Any]] = []
+    order = list(range(len(rows)))
+    step = input_tokens = loss_tokens = 0
+    started = window_start = time.perf_counter()
+    window_tokens = 0
+    wrapper.train()
+    while step < total_steps:
+        random.shuffle(order)
+        for first in range(0, len(order), config.batch_rows):
+            if step >= total_steps or (config.token_budget and input_tokens >= config.token_budget):
+                break
+            batch = pad_batch([rows[i] for i in order[first : first + config.batch_rows]], pad_id)
+            tensors = to_tensors(batch, model, accelerator.device)
+            loss = wrapper(**tensors)
+            accelerator.backward(loss)
+            if config.max_grad_norm:
+                accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            real = int(sum(len(rows[i]) for i in order[first : first + config.batch_rows]))
+            input_tokens += real * accelerator.num_processes
+            loss_tokens += batch.loss_tokens * accelerator.num_processes
+            window_tokens += real * accelerator.num_processes
+            if step % config.log_every == 0 or step == total_steps or step == 1:
+                now = time.perf_counter()
+                record = {
+                    "step": step,
+                    "total_steps": total_steps,
+                    "loss": round(float(loss.detach()), 5),
+                    "lr": scheduler.get_last_lr()[0],
+                    "input_tokens": input_tokens,
+                    "loss_tokens": loss_tokens,
+                    "tokens_per_s": round(window_tokens / max(now - window_start, 1e-9), 1),
+                    "elapsed_s": round(now - started, 2),
+                }
+                window_start, window_tokens = now, 0
+                history.append(record)
+                if accelerator.is_main_process:
+                    with log_path.open("a", encoding="utf-8") as log:
+                        log.write(json.dumps(record) + "\n")
+                    if on_log is not None:
+                        on_log(record)
+        else:
+            continue
+        break
+    seconds = time.perf_counter() - started
+    if not history:
+        raise ValueError("no training step ran: the data gave no example")
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        _save(accelerator.unwrap_model(wrapper).model, tokenizer, config, output, history)
+    return SFTResult(
+        output=output,
+        steps=step,
+        input_tokens=input_tokens,
+        loss_tokens=loss_tokens,
+        first_loss=history[0]["loss"],
+        last_loss=history[-1]["loss"],
+        seconds=seconds,
+        skipped_examples=skipped,
+    )
+
+
+def build_rows(config: SFTConfig, tokenizer: Any) -> tuple[list[Layout], int]:
+    """Read, schedule, tokenize, lay out and pack the training data."""
+    direction = None if config.direction == "both" else tuple(config.direction.split("-"))
+    pairs = read_parallel(config.data, direction=direction, limit=config.limit)  # type: ignore[arg-type]
+    scheduled = schedule_pairs(pairs, ScheduleSpec.parse(config.schedule))
+    examples, skipped = tokenize_all(tokenizer, scheduled, config.max_example_tokens)
+    if not examples:
+        raise ValueError(
+            f"no example of at most {config.max_example_tokens} tokens in {config.data}"
+        )
+    layouts = layouts_for(examples, config.method)
+    rng = random.Random(config.seed)
+    rng.shuffle(layouts)  # mix directions and lengths before packing
+    rows = pack(layouts, config.pack_tokens)
+    logger.info(
+        "%d pairs -> %d examples (%d too long) -> %d layouts -> %d packed rows",
+        len(pairs),
+        len(examples),
+        skipped,
+        len(layouts),
+        len(rows),
+    )
+    return rows, skipped
+
+
+def _cosine_schedule(optimizer: Any, total_steps: int, warmup_ratio: float) -> Any:
+    import torch
+
+    warmup = max(1, int(total_steps * warmup_ratio))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _save(model: Any, tokenizer: Any, config: SFTConfig, output: Path, history: list[dict]) -> None:
+    model.save_pretrained(str(output))
+    if config.full:
+        tokenizer.save_pretrained(str(output))
+    metadata = {
+        "kind": "full" if config.full else "lora",
+        "prompt_style": TRAINING_PROMPT_STYLE,
+        "base_model": config.model,
+        "schedule": config.schedule,
+        "method": config.method,
+        "direction": config.direction,
+        "config": asdict(config),
+        "final_loss": history[-1]["loss"],
+        "steps": history[-1]["step"],
+    }
+    (output / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n")
+    _plot(history, output / "loss.png")
+
+
+def _plot(history: list[dict], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - matplotlib comes with the torch extra
+        logger.warning("matplotlib is missing: no loss plot (pip install matplotlib)")
+        return
+    fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(9, 3.2))
+    steps = [h["step"] for h in history]
+    ax_loss.plot(steps, [h["loss"] for h in history])
+    ax_loss.set(xlabel="step", ylabel="loss (target tokens)", title="training loss")
+    ax_lr.plot(steps, [h["lr"] for h in history])
+    ax_lr.set(xlabel="step", ylabel="learning rate", title="schedule")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

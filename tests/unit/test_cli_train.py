@@ -1,0 +1,106 @@
+"""``simulinterp train sft`` on a tiny checkpoint, then ``eval`` with the adapter it wrote."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("peft")
+pytest.importorskip("accelerate")
+
+from simulinterp.cli import main  # noqa: E402
+from simulinterp.cli.common import translator_config  # noqa: E402
+from simulinterp.llm.adapter_info import adapter_metadata, prompt_style_for  # noqa: E402
+from tiny_qwen import PAIRS, save_checkpoint, write_parallel  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return save_checkpoint(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    write_parallel(root, "toy_zh-en", PAIRS)
+    return root
+
+
+@pytest.fixture(scope="module")
+def adapter(checkpoint, data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "adapter"
+    argv = ["train", "sft", "--model", str(checkpoint), "--data", str(data)]
+    argv += ["--output", str(out), "--max-steps", "3", "--pack-tokens", "512"]
+    argv += ["--batch-rows", "1", "--log-every", "1", "--schedule", "align"]
+    assert main(argv) == 0
+    return out
+
+
+def test_sft_prints_progress_and_writes_the_adapter(adapter, capsys):
+    assert (adapter / "adapter_model.safetensors").is_file()
+    log = [json.loads(x) for x in (adapter / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3]
+    metadata = adapter_metadata(adapter)
+    assert metadata["schedule"] == "align" and metadata["kind"] == "lora"
+
+
+def test_sft_progress_goes_to_stderr(checkpoint, data, tmp_path, capsys):
+    argv = ["train", "sft", "--model", str(checkpoint), "--data", str(data)]
+    argv += ["--output", str(tmp_path / "o"), "--max-steps", "2", "--pack-tokens", "512"]
+    assert main([*argv, "--log-every", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "step 2/2" in err and "tokens/s" in err and "done: 2 steps" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "message"),
+    [
+        (["--schedule", "wait-k"], 2, "wait-k needs its lag"),
+        (["--method", "simulmask", "--pack-tokens", "10"], 2, "pack_tokens"),
+    ],
+)
+def test_sft_bad_settings(checkpoint, data, tmp_path, capsys, extra, code, message):
+    argv = ["train", "sft", "--model", str(checkpoint), "--data", str(data)]
+    assert main([*argv, "--output", str(tmp_path), *extra]) == code
+    assert message in capsys.readouterr().err
+
+
+def test_sft_missing_data_and_model(checkpoint, tmp_path, capsys):
+    argv = ["train", "sft", "--model", str(checkpoint), "--data", str(tmp_path / "none")]
+    assert main([*argv, "--output", str(tmp_path / "o")]) == 1
+    assert "no such data folder" in capsys.readouterr().err
+    argv = ["train", "sft", "--model", str(tmp_path / "nomodel"), "--data", str(tmp_path)]
+    write_parallel(tmp_path, "x_zh-en", PAIRS[:2])
+    assert main([*argv, "--output", str(tmp_path / "o")]) == 1
+    assert "no such model" in capsys.readouterr().err
+
+
+def test_the_adapter_sets_the_prompt_style(adapter, tmp_path):
+    assert prompt_style_for(adapter) == "plain"
+    assert prompt_style_for(adapter, "few-shot") == "few-shot"
+    assert prompt_style_for(None) == "few-shot" and prompt_style_for(tmp_path) == "few-shot"
+    args = argparse.Namespace(
+        source_lang="zh", target_lang="en", adapter=str(adapter), prompt_style="auto"
+    )
+    assert translator_config(args).prompt_style == "plain"
+    (tmp_path / "simulinterp.json").write_text("{broken")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        adapter_metadata(tmp_path)
+
+
+def test_eval_runs_the_trained_adapter(adapter, checkpoint, data, tmp_path):
+    out = tmp_path / "eval"
+    argv = ["eval", "--source", str(data / "toy_zh-en" / "source.txt")]
+    argv += ["--reference", str(data / "toy_zh-en" / "ref.txt"), "--output", str(out)]
+    argv += ["--backend", "transformers", "--model", str(checkpoint), "--adapter", str(adapter)]
+    argv += ["--from", "zh", "--to", "en", "--policy", "wait-k", "--k", "3"]
+    assert main(argv) == 0
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["LAAL"] > 0 and "BLEU" in scores
+    lines = (out / "instances.log").read_text().splitlines()
+    assert len(lines) == len(PAIRS)
