@@ -104,3 +104,38 @@ def test_eval_runs_the_trained_adapter(adapter, checkpoint, data, tmp_path):
     assert scores["LAAL"] > 0 and "BLEU" in scores
     lines = (out / "instances.log").read_text().splitlines()
     assert len(lines) == len(PAIRS)
+
+
+def test_two_processes_under_torchrun_share_the_rows(checkpoint, tmp_path):
+    """Data-parallel training on the CPU (gloo): what torchrun does on GPUs, same code."""
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    write_parallel(data, "toy_zh-en", PAIRS * 3)
+    write_parallel(data, "toy_en-zh", [(b, a) for a, b in PAIRS * 3])
+    argv = ["-m", "simulinterp", "train", "sft", "--model", str(checkpoint), "--data", str(data)]
+    argv += ["--pack-tokens", "512", "--batch-rows", "1", "--log-every", "1"]
+    single = main(argv[2:] + ["--output", str(tmp_path / "one")])
+    assert single == 0
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1"}
+    done = subprocess.run(
+        [*launcher, *argv, "--output", str(tmp_path / "two")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.count("done:") == 1  # only the main process reports
+    one = [json.loads(x) for x in (tmp_path / "one" / "train_log.jsonl").read_text().splitlines()]
+    two = [json.loads(x) for x in (tmp_path / "two" / "train_log.jsonl").read_text().splitlines()]
+    rows = one[-1]["step"]
+    assert two[-1]["step"] == rows // 2  # each process takes half the packed rows
+    longest_row = 512
+    assert (
+        one[-1]["input_tokens"] - longest_row <= two[-1]["input_tokens"] <= one[-1]["input_tokens"]
+    )
+    assert (tmp_path / "two" / "adapter_model.safetensors").is_file()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -97,13 +98,18 @@ def run_sft(args: argparse.Namespace) -> int:
         )
     except ValueError as err:
         raise CliError(str(err)) from err
-    print(f"loading {config.model} (a GGUF is dequantized first: ~40 s for 0.5B)", file=sys.stderr)
+    if os.environ.get("RANK", "0") == "0":  # one process of a torchrun speaks
+        print(
+            f"loading {config.model} (a GGUF is dequantized first: ~40 s for 0.5B)", file=sys.stderr
+        )
     try:
         result = train_sft(config, on_log=_print_progress)
     except FileNotFoundError as err:
         raise CliError(str(err), code=1) from err
     except ValueError as err:
         raise CliError(str(err), code=1) from err
+    if not result.main_process:
+        return 0
     print(
         f"done: {result.steps} steps, {result.input_tokens} tokens "
         f"({result.tokens_per_s:.0f} tokens/s), loss {result.first_loss:.3f} -> "

@@ -20,7 +20,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,7 @@ class SFTResult:
     last_loss: float
     seconds: float
     skipped_examples: int
+    main_process: bool = True
 
     @property
     def tokens_per_s(self) -> float:
@@ -152,9 +153,8 @@ def train_sft(
     torch.manual_seed(config.seed)
     model, tokenizer = load_for_training(config, accelerator.device)
     rows, skipped = build_rows(config, tokenizer)
-    rows = rows[accelerator.process_index :: accelerator.num_processes]
-    steps_per_epoch = math.ceil(len(rows) / config.batch_rows)
-    total_steps = config.max_steps or math.ceil(steps_per_epoch * config.epochs)
+    rows = _share(rows, accelerator.process_index, accelerator.num_processes)
+    total_steps = config.max_steps or math.ceil(len(rows) / config.batch_rows * config.epochs)
     wrapper = MaskedLossModel(model)
     trainable = [p for p in wrapper.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)
@@ -163,71 +163,96 @@ def train_sft(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
-    log_path = output / LOG_FILE
-    log_path.write_text("")
-    history: list[dict[str, Any]] = []
-    order = list(range(len(rows)))
-    step = input_tokens = loss_tokens = 0
-    started = window_start = time.perf_counter()
-    window_tokens = 0
+    log = _Log(output / LOG_FILE, on_log if accelerator.is_main_process else None)
+    counts = torch.zeros(2, dtype=torch.long, device=accelerator.device)  # input, loss tokens
     wrapper.train()
-    while step < total_steps:
-        random.shuffle(order)
-        for first in range(0, len(order), config.batch_rows):
-            if step >= total_steps or (config.token_budget and input_tokens >= config.token_budget):
-                break
-            batch = pad_batch([rows[i] for i in order[first : first + config.batch_rows]], pad_id)
-            tensors = to_tensors(batch, model, accelerator.device)
-            loss = wrapper(**tensors)
-            accelerator.backward(loss)
-            if config.max_grad_norm:
-                accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            real = int(sum(len(rows[i]) for i in order[first : first + config.batch_rows]))
-            input_tokens += real * accelerator.num_processes
-            loss_tokens += batch.loss_tokens * accelerator.num_processes
-            window_tokens += real * accelerator.num_processes
-            if step % config.log_every == 0 or step == total_steps or step == 1:
-                now = time.perf_counter()
-                record = {
-                    "step": step,
-                    "total_steps": total_steps,
-                    "loss": round(float(loss.detach()), 5),
-                    "lr": scheduler.get_last_lr()[0],
-                    "input_tokens": input_tokens,
-                    "loss_tokens": loss_tokens,
-                    "tokens_per_s": round(window_tokens / max(now - window_start, 1e-9), 1),
-                    "elapsed_s": round(now - started, 2),
-                }
-                window_start, window_tokens = now, 0
-                history.append(record)
-                if accelerator.is_main_process:
-                    with log_path.open("a", encoding="utf-8") as log:
-                        log.write(json.dumps(record) + "\n")
-                    if on_log is not None:
-                        on_log(record)
-        else:
-            continue
-        break
-    seconds = time.perf_counter() - started
-    if not history:
+    for step, batch_rows in enumerate(_batches(rows, config.batch_rows, config.seed), 1):
+        batch = pad_batch(batch_rows, pad_id)
+        loss = wrapper(**to_tensors(batch, model, accelerator.device))
+        accelerator.backward(loss)
+        if config.max_grad_norm:
+            accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        local = torch.tensor([sum(len(r) for r in batch_rows), batch.loss_tokens])
+        counts += accelerator.reduce(local.to(accelerator.device), reduction="sum")
+        done = step >= total_steps or 0 < config.token_budget <= int(counts[0])
+        if done or step == 1 or step % config.log_every == 0:
+            mean_loss = accelerator.reduce(loss.detach(), reduction="mean")
+            log.record(step, total_steps, float(mean_loss), scheduler.get_last_lr()[0], counts)
+        if done:
+            break
+    if not log.history:
         raise ValueError("no training step ran: the data gave no example")
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        _save(accelerator.unwrap_model(wrapper).model, tokenizer, config, output, history)
+        _save(accelerator.unwrap_model(wrapper).model, tokenizer, config, output, log.history)
+    history = log.history
     return SFTResult(
         output=output,
-        steps=step,
-        input_tokens=input_tokens,
-        loss_tokens=loss_tokens,
+        steps=history[-1]["step"],
+        input_tokens=history[-1]["input_tokens"],
+        loss_tokens=history[-1]["loss_tokens"],
         first_loss=history[0]["loss"],
         last_loss=history[-1]["loss"],
-        seconds=seconds,
+        seconds=history[-1]["elapsed_s"],
         skipped_examples=skipped,
+        main_process=accelerator.is_main_process,
     )
+
+
+class _Log:
+    """Log records: kept, appended to the JSON-lines file and passed on (main process)."""
+
+    def __init__(self, path: Path, on_log: Callable[[dict[str, Any]], None] | None):
+        self.path, self.on_log = path, on_log
+        self.history: list[dict[str, Any]] = []
+        self.started = self.window_start = time.perf_counter()
+        if on_log is not None:
+            path.write_text("")
+
+    def record(self, step: int, total: int, loss: float, lr: float, counts: Any) -> None:
+        now = time.perf_counter()
+        input_tokens = int(counts[0])
+        previous = self.history[-1]["input_tokens"] if self.history else 0
+        record = {
+            "step": step,
+            "total_steps": total,
+            "loss": round(loss, 5),
+            "lr": lr,
+            "input_tokens": input_tokens,
+            "loss_tokens": int(counts[1]),
+            "tokens_per_s": round(
+                (input_tokens - previous) / max(now - self.window_start, 1e-9), 1
+            ),
+            "elapsed_s": round(now - self.started, 2),
+        }
+        self.window_start = now
+        self.history.append(record)
+        if self.on_log is not None:
+            with self.path.open("a", encoding="utf-8") as log:
+                log.write(json.dumps(record) + "\n")
+            self.on_log(record)
+
+
+def _share(rows: list[Layout], index: int, processes: int) -> list[Layout]:
+    """This process's rows; every process gets as many, so none waits for the others."""
+    if processes == 1:
+        return rows
+    if len(rows) < processes:
+        raise ValueError(f"{len(rows)} packed rows cannot feed {processes} processes")
+    return rows[: len(rows) - len(rows) % processes][index::processes]
+
+
+def _batches(rows: list[Layout], size: int, seed: int) -> Iterator[list[Layout]]:
+    """Batches of rows, reshuffled every epoch, forever (the caller stops)."""
+    rng = random.Random(seed)
+    order = list(range(len(rows)))
+    while True:
+        rng.shuffle(order)
+        for first in range(0, len(order), size):
+            yield [rows[i] for i in order[first : first + size]]
 
 
 def build_rows(config: SFTConfig, tokenizer: Any) -> tuple[list[Layout], int]:
