@@ -54,6 +54,9 @@ def _add_sft(jobs: argparse._SubParsersAction) -> None:
     sft.add_argument("--dtype", default="auto", help="auto (bf16 on GPU), float32, bfloat16")
     sft.add_argument("--seed", type=int, default=0)
     sft.add_argument("--log-every", type=int, default=10, help="steps between log lines")
+    sft.add_argument(
+        "--save-every", type=int, default=0, help="steps between checkpoints (0: at the end)"
+    )
     sft.set_defaults(run=run_sft)
 
 
@@ -95,6 +98,7 @@ def run_sft(args: argparse.Namespace) -> int:
             dtype=args.dtype,
             seed=args.seed,
             log_every=args.log_every,
+            save_every=args.save_every,
         )
     except ValueError as err:
         raise CliError(str(err)) from err

@@ -72,6 +72,7 @@ class SFTConfig:
         dtype: ``auto`` (bf16 on GPU, float32 on CPU), ``float32``, ``bfloat16``.
         seed: shuffling and initialisation.
         log_every: steps between log lines.
+        save_every: steps between checkpoints written to ``output`` (0: only at the end).
     """
 
     model: str
@@ -96,6 +97,7 @@ class SFTConfig:
     dtype: str = "auto"
     seed: int = 0
     log_every: int = 10
+    save_every: int = 0
 
     def __post_init__(self) -> None:
         ScheduleSpec.parse(self.schedule)
@@ -183,6 +185,8 @@ def train_sft(
             log.record(step, total_steps, float(mean_loss), scheduler.get_last_lr()[0], counts)
         if done:
             break
+        if config.save_every and step % config.save_every == 0 and accelerator.is_main_process:
+            _save(accelerator.unwrap_model(wrapper).model, tokenizer, config, output, log.history)
     if not log.history:
         raise ValueError("no training step ran: the data gave no example")
     accelerator.wait_for_everyone()
