@@ -18,7 +18,9 @@ class ModelConfig:
             ``openai`` (any OpenAI-compatible completions server).
         model: a packaged preset (``default``, ``quality``) or a path (a GGUF for llamacpp,
             a checkpoint directory for transformers); the model name for openai.
-        adapter: a LoRA adapter directory (transformers).
+        adapter: a LoRA adapter: a LoRA GGUF for llamacpp (``simulinterp train export-gguf``
+            writes one from a peft directory), a peft adapter directory for transformers;
+            ignored by openai.
         base_url: the server address (openai), e.g. ``http://127.0.0.1:8000``.
         threads: CPU threads (llamacpp); 0 uses every core.
         context_tokens: context window to allocate (llamacpp).
@@ -54,7 +56,12 @@ def build_backend(config: ModelConfig) -> LLMBackend:
         from simulinterp.llm.models import ensure_model
 
         path = ensure_model(config.model)
-        return LlamaCppBackend(path, context_tokens=config.context_tokens, threads=config.threads)
+        return LlamaCppBackend(
+            path,
+            context_tokens=config.context_tokens,
+            threads=config.threads,
+            lora=config.adapter,
+        )
     if config.backend == "transformers":
         from simulinterp.llm.transformers_backend import TransformersBackend
 

@@ -29,11 +29,25 @@ class LlamaCppBackend:
         model_path: a GGUF file (see :func:`simulinterp.llm.models.ensure_model`).
         context_tokens: the context window to allocate.
         threads: CPU threads; defaults to the number of cores.
+        lora: a LoRA adapter GGUF for this model (see
+            :func:`simulinterp.train.export.export_lora_gguf`), applied to every request.
+        lora_scale: the adapter's strength: 1.0 is the trained update, 0.0 none.
+
+    Raises:
+        LLMError: a file is missing, ``lora`` is a peft directory, or llama.cpp refuses them.
     """
 
     name = "llamacpp"
 
-    def __init__(self, model_path: str | Path, *, context_tokens: int = 4096, threads: int = 0):
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        context_tokens: int = 4096,
+        threads: int = 0,
+        lora: str | Path | None = None,
+        lora_scale: float = 1.0,
+    ):
         try:
             import xllamacpp
         except ImportError as err:  # pragma: no cover - a core dependency
@@ -49,10 +63,16 @@ class LlamaCppBackend:
         n_threads = threads or max(1, os.cpu_count() or 1)
         params.cpuparams.n_threads = n_threads
         params.cpuparams_batch.n_threads = n_threads
+        self.lora_path = _lora_gguf(lora) if lora is not None else None
+        if self.lora_path is not None:
+            params.lora_adapters = [
+                xllamacpp.CommonAdapterLoraInfo(str(self.lora_path), lora_scale)
+            ]
         try:
             self._server = xllamacpp.Server(params)
         except Exception as err:
-            raise LLMError(f"llama.cpp could not load {path}: {err}") from err
+            with_lora = f" with the LoRA {self.lora_path}" if self.lora_path else ""
+            raise LLMError(f"llama.cpp could not load {path}{with_lora}: {err}") from err
         self.model_path = path
         self.context_tokens = context_tokens
 
@@ -112,6 +132,19 @@ class LlamaCppBackend:
         banned = _cached_cjk_token_ids(self.model_path)
         logger.debug("banning %d CJK tokens for English output", len(banned))
         return [[token_id, False] for token_id in banned]
+
+
+def _lora_gguf(lora: str | Path) -> Path:
+    """The LoRA GGUF at ``lora``, refusing a peft directory with the command that converts it."""
+    path = Path(lora)
+    if (path / "adapter_config.json").is_file():
+        raise LLMError(
+            f"{path} is a peft adapter directory and llama.cpp needs a LoRA GGUF: export it "
+            "with 'simulinterp train export-gguf' first and pass the .gguf file it writes"
+        )
+    if not path.is_file():
+        raise LLMError(f"LoRA GGUF not found: {path}")
+    return path
 
 
 def _cached_cjk_token_ids(gguf_path: Path) -> list[int]:
