@@ -139,3 +139,24 @@ def test_two_processes_under_torchrun_share_the_rows(checkpoint, tmp_path):
         one[-1]["input_tokens"] - longest_row <= two[-1]["input_tokens"] <= one[-1]["input_tokens"]
     )
     assert (tmp_path / "two" / "adapter_model.safetensors").is_file()
+
+
+def test_export_gguf_writes_the_llama_cpp_adapter_beside_the_peft_one(adapter, capsys):
+    import gguf
+
+    assert main(["train", "export-gguf", str(adapter)]) == 0
+    written = adapter / "adapter.gguf"
+    assert "wrote" in capsys.readouterr().err and written.stat().st_size > 0
+    reader = gguf.GGUFReader(written)
+    names = {t.name for t in reader.tensors}
+    assert "blk.0.attn_q.weight.lora_a" in names and "blk.1.ffn_down.weight.lora_b" in names
+    # the llamacpp backend finds it from the folder, and so does the prompt style
+    from simulinterp.llm.llamacpp import _lora_gguf
+
+    assert _lora_gguf(adapter) == written
+    assert prompt_style_for(written) == "plain"
+
+
+def test_export_gguf_refuses_what_is_not_an_adapter(tmp_path, capsys):
+    assert main(["train", "export-gguf", str(tmp_path)]) != 0
+    assert "adapter_config.json" in capsys.readouterr().err

@@ -135,12 +135,17 @@ class LlamaCppBackend:
 
 
 def _lora_gguf(lora: str | Path) -> Path:
-    """The LoRA GGUF at ``lora``, refusing a peft directory with the command that converts it."""
+    """The LoRA GGUF at ``lora`` (or the ``adapter.gguf`` that ``train export-gguf`` put in it).
+
+    A peft directory without one is refused with the command that converts it.
+    """
     path = Path(lora)
+    if path.is_dir() and (path / "adapter.gguf").is_file():
+        return path / "adapter.gguf"
     if (path / "adapter_config.json").is_file():
         raise LLMError(
-            f"{path} is a peft adapter directory and llama.cpp needs a LoRA GGUF: export it "
-            "with 'simulinterp train export-gguf' first and pass the .gguf file it writes"
+            f"{path} is a peft adapter directory and llama.cpp needs a LoRA GGUF: run "
+            f"'simulinterp train export-gguf {path}' first (it writes {path}/adapter.gguf)"
         )
     if not path.is_file():
         raise LLMError(f"LoRA GGUF not found: {path}")
