@@ -328,7 +328,14 @@ def _plot(history: list[dict], path: Path) -> None:
         return
     fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(9, 3.2))
     steps = [h["step"] for h in history]
-    ax_loss.plot(steps, [h["loss"] for h in history])
+    losses = [h["loss"] for h in history]
+    ax_loss.plot(steps, losses, alpha=0.35, label="logged step")
+    smoothed, value = [], losses[0]
+    for loss in losses:  # exponential moving average: one row per step is noisy
+        value = 0.8 * value + 0.2 * loss
+        smoothed.append(value)
+    ax_loss.plot(steps, smoothed, label="moving average")
+    ax_loss.legend()
     ax_loss.set(xlabel="step", ylabel="loss (target tokens)", title="training loss")
     ax_lr.plot(steps, [h["lr"] for h in history])
     ax_lr.set(xlabel="step", ylabel="learning rate", title="schedule")
