@@ -119,6 +119,18 @@ def test_examples_are_the_inference_prompt_plus_the_answer(tokenizer, schedule):
         assert 1 <= example.target_reads[0] <= n_src
 
 
+def test_english_targets_get_ascii_quotes(tmp_path):
+    from simulinterp.train.examples import read_parallel
+
+    folder = tmp_path / "x_zh-en"
+    folder.mkdir()
+    (folder / "source.txt").write_text("他说：“好的。”\n\n空行\n", encoding="utf-8")
+    (folder / "ref.txt").write_text(" He said: “It’s fine.” \n\n\n", encoding="utf-8")
+    (pair,) = read_parallel(folder)  # pairs with an empty side are dropped
+    assert pair.target == 'He said: "It\'s fine."'
+    assert pair.source == "他说：“好的。”"  # sources are kept as written
+
+
 # -- the mask ----------------------------------------------------------------------------
 
 
