@@ -4,8 +4,10 @@ Part ``speed``: packed SimulMask rows from the training data, the model loaded a
 loads it (LoRA by default, ``--full``), ``--warmup`` + ``--steps`` optimizer steps timed
 (forward, backward, clipping, AdamW, batch preparation included). Prints tokens/s, step time,
 peak memory and model FLOPs utilisation. FLOPs per token follow PaLM's appendix B:
-``6 N + 12 L H T`` (N parameters, L layers, H hidden size, T row length); with LoRA the frozen
-weights get no weight gradient, so ``4 N + 12 L H T`` is printed beside it as the work done.
+``6 N + 12 L H T`` (N parameters in matrix products: 494 M for the 0.5B, whose dequantized GGUF
+has an untied input embedding that is left out; L layers, H hidden size, T padded row length),
+over the real (unpadded) tokens. With LoRA the frozen weights get no weight gradient, so
+``4 N + 12 L H T`` is printed beside it as the work done.
 
 Part ``compare``: one LoRA adapter per method (``simulmask``, ``prefix``), each trained on both
 directions at once (one adapter is what ``interpret`` loads for both, and it halves the
@@ -136,6 +138,10 @@ def checkpoint_for(model: str, cache: Path) -> Path:
     net = transformers.AutoModelForCausalLM.from_pretrained(
         str(root), dtype=getattr(torch, dtype), **kwargs
     )
+    # the weights are plain tensors now; only the GGUF marker blocks save_pretrained
+    net.hf_quantizer = None
+    if hasattr(net.config, "quantization_config"):
+        del net.config.quantization_config
     partial = target.with_name(target.name + ".partial")
     net.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
@@ -262,6 +268,9 @@ def _speed_figures(
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     params = sum(p.numel() for n, p in base.named_parameters() if "lora_" not in n)
+    embedding, head = base.get_input_embeddings().weight, base.get_output_embeddings().weight
+    if embedding.data_ptr() != head.data_ptr():  # untied: the lookup does no matrix product
+        params -= embedding.numel()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     cfg = base.config
     attention = 12 * cfg.num_hidden_layers * cfg.hidden_size * width
@@ -300,7 +309,8 @@ def _speed_figures(
 def _print_speed(f: dict[str, Any]) -> None:
     print(
         f"\n{f['mode']} on {f['device']} ({f['dtype']}, {f['threads']} threads): "
-        f"{f['params'] / 1e6:.1f} M parameters, {f['trainable_params'] / 1e6:.2f} M trained"
+        f"N = {f['params'] / 1e6:.1f} M parameters in matrix products (an untied input "
+        f"embedding left out), {f['trainable_params'] / 1e6:.2f} M trained"
     )
     print(
         f"batch {f['batch_rows']} x {f['row_tokens']} tokens ({f['tokens_per_step']:.0f} real), "
@@ -519,11 +529,13 @@ class Shard:
 def evaluate_all(checkpoint: Path | None, methods: list[str], backend: str, args) -> list[dict]:
     """Evaluate the base model and every adapter at every k; finished shards are kept."""
     out = Path(args.out)
+    model = str(checkpoint) if backend == "transformers" else gguf_for(args.model)
     models: list[tuple[str, str | None]] = [("base", None)]
     for method in methods:
         adapter = out / "adapters" / method
-        models.append((method, str(export_gguf(adapter) if backend == "llamacpp" else adapter)))
-    model = str(checkpoint) if backend == "transformers" else gguf_for(args.model)
+        models.append(
+            (method, str(export_gguf(adapter, model) if backend == "llamacpp" else adapter))
+        )
     settings = {}  # (label, direction, k) -> (folder, shards)
     for label, adapter in models:
         for direction in args.directions.split(","):
@@ -587,13 +599,13 @@ def run_shards(shards: list[Shard], workers: int, dev: str, deadline: float) -> 
     return len(pending)
 
 
-def export_gguf(adapter: Path) -> Path:
+def export_gguf(adapter: Path, base_gguf: str) -> Path:
     """The adapter as a llama.cpp LoRA GGUF (``train export-gguf``), written once."""
     target = adapter / "adapter.gguf"
     if not target.is_file():
         from simulinterp.train.export import export_lora_gguf
 
-        export_lora_gguf(adapter, target)
+        export_lora_gguf(adapter, target, base_gguf=Path(base_gguf))
     return target
 
 
@@ -607,7 +619,12 @@ def load_llm(backend: str, model: str, adapter: str | None, threads: int) -> Any
 
         torch.set_num_threads(threads)
     config = ModelConfig(backend=backend, model=model, adapter=adapter, threads=threads)
-    return build_backend(config)
+    if backend != "llamacpp":
+        return build_backend(config)
+    from simulinterp.cli.common import native_logs_to
+
+    with native_logs_to(cache_dir().parent / "llama.log"):  # as the CLI: a log per request
+        return build_backend(config)
 
 
 def run_shard(shard: Shard, dev: str, threads: int) -> None:
