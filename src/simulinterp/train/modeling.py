@@ -90,6 +90,10 @@ def load_for_training(config: SFTConfig, device: Any) -> tuple[Any, Any]:
         )
     except (OSError, ValueError) as err:
         raise ValueError(f"transformers could not load {config.model}: {err}") from err
+    if gguf_file is not None:  # dequantized: plain tensors, but marked as unsaveable
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
     model.to(device)
     model.config.use_cache = False
     if config.full:
