@@ -14,27 +14,15 @@ pytest.importorskip("accelerate")
 from simulinterp.cli import main  # noqa: E402
 from simulinterp.cli.common import translator_config  # noqa: E402
 from simulinterp.llm.adapter_info import adapter_metadata, prompt_style_for  # noqa: E402
-from tiny_qwen import PAIRS, save_checkpoint, write_parallel  # noqa: E402
+from tiny_qwen import PAIRS, write_parallel  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return save_checkpoint(tmp_path_factory.mktemp("tiny") / "model")
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    write_parallel(root, "toy_zh-en", PAIRS)
-    return root
-
-
-@pytest.fixture(scope="module")
-def adapter(checkpoint, data, tmp_path_factory):
+def adapter(tiny_checkpoint, tiny_parallel, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "adapter"
-    argv = ["train", "sft", "--model", str(checkpoint), "--data", str(data)]
+    argv = ["train", "sft", "--model", str(tiny_checkpoint), "--data", str(tiny_parallel)]
     argv += ["--output", str(out), "--max-steps", "3", "--pack-tokens", "512"]
     argv += ["--batch-rows", "1", "--log-every", "1", "--schedule", "align"]
     assert main(argv) == 0
@@ -49,8 +37,8 @@ def test_sft_prints_progress_and_writes_the_adapter(adapter, capsys):
     assert metadata["schedule"] == "align" and metadata["kind"] == "lora"
 
 
-def test_sft_progress_goes_to_stderr(checkpoint, data, tmp_path, capsys):
-    argv = ["train", "sft", "--model", str(checkpoint), "--data", str(data)]
+def test_sft_progress_goes_to_stderr(tiny_checkpoint, tiny_parallel, tmp_path, capsys):
+    argv = ["train", "sft", "--model", str(tiny_checkpoint), "--data", str(tiny_parallel)]
     argv += ["--output", str(tmp_path / "o"), "--max-steps", "2", "--pack-tokens", "512"]
     assert main([*argv, "--log-every", "1"]) == 0
     err = capsys.readouterr().err
@@ -64,14 +52,14 @@ def test_sft_progress_goes_to_stderr(checkpoint, data, tmp_path, capsys):
         (["--method", "simulmask", "--pack-tokens", "10"], 2, "pack_tokens"),
     ],
 )
-def test_sft_bad_settings(checkpoint, data, tmp_path, capsys, extra, code, message):
-    argv = ["train", "sft", "--model", str(checkpoint), "--data", str(data)]
+def test_sft_bad_settings(tiny_checkpoint, tiny_parallel, tmp_path, capsys, extra, code, message):
+    argv = ["train", "sft", "--model", str(tiny_checkpoint), "--data", str(tiny_parallel)]
     assert main([*argv, "--output", str(tmp_path), *extra]) == code
     assert message in capsys.readouterr().err
 
 
-def test_sft_missing_data_and_model(checkpoint, tmp_path, capsys):
-    argv = ["train", "sft", "--model", str(checkpoint), "--data", str(tmp_path / "none")]
+def test_sft_missing_data_and_model(tiny_checkpoint, tmp_path, capsys):
+    argv = ["train", "sft", "--model", str(tiny_checkpoint), "--data", str(tmp_path / "none")]
     assert main([*argv, "--output", str(tmp_path / "o")]) == 1
     assert "no such data folder" in capsys.readouterr().err
     argv = ["train", "sft", "--model", str(tmp_path / "nomodel"), "--data", str(tmp_path)]
@@ -93,11 +81,18 @@ def test_the_adapter_sets_the_prompt_style(adapter, tmp_path):
         adapter_metadata(tmp_path)
 
 
-def test_eval_runs_the_trained_adapter(adapter, checkpoint, data, tmp_path):
+def test_eval_runs_the_trained_adapter(adapter, tiny_checkpoint, tiny_parallel, tmp_path):
     out = tmp_path / "eval"
-    argv = ["eval", "--source", str(data / "toy_zh-en" / "source.txt")]
-    argv += ["--reference", str(data / "toy_zh-en" / "ref.txt"), "--output", str(out)]
-    argv += ["--backend", "transformers", "--model", str(checkpoint), "--adapter", str(adapter)]
+    argv = ["eval", "--source", str(tiny_parallel / "toy_zh-en" / "source.txt")]
+    argv += ["--reference", str(tiny_parallel / "toy_zh-en" / "ref.txt"), "--output", str(out)]
+    argv += [
+        "--backend",
+        "transformers",
+        "--model",
+        str(tiny_checkpoint),
+        "--adapter",
+        str(adapter),
+    ]
     argv += ["--from", "zh", "--to", "en", "--policy", "wait-k", "--k", "3"]
     assert main(argv) == 0
     scores = json.loads((out / "scores.json").read_text())
@@ -106,16 +101,25 @@ def test_eval_runs_the_trained_adapter(adapter, checkpoint, data, tmp_path):
     assert len(lines) == len(PAIRS)
 
 
-def test_two_processes_under_torchrun_share_the_rows(checkpoint, tmp_path):
+def test_two_processes_under_torchrun_share_the_rows(tiny_checkpoint, tmp_path):
     """Data-parallel training on the CPU (gloo): what torchrun does on GPUs, same code."""
     import os
     import subprocess
     import sys
 
-    data = tmp_path / "data"
-    write_parallel(data, "toy_zh-en", PAIRS * 3)
-    write_parallel(data, "toy_en-zh", [(b, a) for a, b in PAIRS * 3])
-    argv = ["-m", "simulinterp", "train", "sft", "--model", str(checkpoint), "--data", str(data)]
+    doubled = tmp_path / "data"
+    write_parallel(doubled, "toy_zh-en", PAIRS * 3)
+    write_parallel(doubled, "toy_en-zh", [(b, a) for a, b in PAIRS * 3])
+    argv = [
+        "-m",
+        "simulinterp",
+        "train",
+        "sft",
+        "--model",
+        str(tiny_checkpoint),
+        "--data",
+        str(doubled),
+    ]
     argv += ["--pack-tokens", "512", "--batch-rows", "1", "--log-every", "1"]
     single = main(argv[2:] + ["--output", str(tmp_path / "one")])
     assert single == 0

@@ -15,28 +15,14 @@ pytest.importorskip("accelerate")
 from simulinterp.train.mask import pad_batch  # noqa: E402
 from simulinterp.train.modeling import MaskedLossModel, to_tensors  # noqa: E402
 from simulinterp.train.sft import SFTConfig, build_rows, train_sft  # noqa: E402
-from tiny_qwen import PAIRS, save_checkpoint, write_parallel  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return save_checkpoint(tmp_path_factory.mktemp("tiny") / "model")
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    write_parallel(root, "toy_zh-en", PAIRS)
-    write_parallel(root, "toy_en-zh", [(b, a) for a, b in PAIRS])
-    return root
-
-
-def _config(checkpoint, data, output, **changes) -> SFTConfig:
+def _config(tiny_checkpoint, tiny_parallel, output, **changes) -> SFTConfig:
     settings = {
-        "model": str(checkpoint),
-        "data": str(data),
+        "model": str(tiny_checkpoint),
+        "data": str(tiny_parallel),
         "output": str(output),
         "pack_tokens": 512,
         "batch_rows": 2,
@@ -55,13 +41,15 @@ def _loss_on_all_rows(model, tokenizer, config) -> float:
         return float(MaskedLossModel(model)(**to_tensors(batch, model, "cpu")))
 
 
-def test_lora_training_lowers_the_loss_and_changes_only_the_adapter(checkpoint, data, tmp_path):
+def test_lora_training_lowers_the_loss_and_changes_only_the_adapter(
+    tiny_checkpoint, tiny_parallel, tmp_path
+):
     import peft
     import transformers
 
-    config = _config(checkpoint, data, tmp_path / "out")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint)
-    base = transformers.AutoModelForCausalLM.from_pretrained(checkpoint).eval()
+    config = _config(tiny_checkpoint, tiny_parallel, tmp_path / "out")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_checkpoint)
+    base = transformers.AutoModelForCausalLM.from_pretrained(tiny_checkpoint).eval()
     before = _loss_on_all_rows(base, tokenizer, config)
     records = []
     result = train_sft(config, on_log=records.append)
@@ -69,13 +57,13 @@ def test_lora_training_lowers_the_loss_and_changes_only_the_adapter(checkpoint, 
     assert result.steps > 5 and result.input_tokens > 0 and result.loss_tokens > 0
     assert np.isfinite(result.last_loss)
     trained = peft.PeftModel.from_pretrained(
-        transformers.AutoModelForCausalLM.from_pretrained(checkpoint), result.output
+        transformers.AutoModelForCausalLM.from_pretrained(tiny_checkpoint), result.output
     ).eval()
     after = _loss_on_all_rows(trained, tokenizer, config)
     assert after < before - 0.5, (before, after)
 
     original = dict(
-        transformers.AutoModelForCausalLM.from_pretrained(checkpoint).named_parameters()
+        transformers.AutoModelForCausalLM.from_pretrained(tiny_checkpoint).named_parameters()
     )
     compared = 0
     for name, weight in trained.named_parameters():
@@ -97,28 +85,37 @@ def test_lora_training_lowers_the_loss_and_changes_only_the_adapter(checkpoint, 
     assert all(r["tokens_per_s"] > 0 and r["lr"] > 0 for r in log)
 
 
-def test_full_fine_tuning_and_prefix_method_with_a_token_budget(checkpoint, data, tmp_path):
+def test_full_fine_tuning_and_prefix_method_with_a_token_budget(
+    tiny_checkpoint, tiny_parallel, tmp_path
+):
     import transformers
 
     config = _config(
-        checkpoint, data, tmp_path / "full", full=True, method="prefix", token_budget=1500
+        tiny_checkpoint,
+        tiny_parallel,
+        tmp_path / "full",
+        full=True,
+        method="prefix",
+        token_budget=1500,
     )
     result = train_sft(config)
     assert 1500 <= result.input_tokens < 1500 + 2 * 512
     trained = transformers.AutoModelForCausalLM.from_pretrained(result.output)
-    original = transformers.AutoModelForCausalLM.from_pretrained(checkpoint)
+    original = transformers.AutoModelForCausalLM.from_pretrained(tiny_checkpoint)
     weight = "model.layers.0.self_attn.q_proj.weight"
     assert not torch.equal(
         dict(trained.named_parameters())[weight], dict(original.named_parameters())[weight]
     )
 
 
-def test_prefix_prompting_costs_more_tokens_per_pair(checkpoint, data, tmp_path):
+def test_prefix_prompting_costs_more_tokens_per_pair(tiny_checkpoint, tiny_parallel, tmp_path):
     import transformers
 
-    tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint)
-    masked, _ = build_rows(_config(checkpoint, data, tmp_path / "a"), tokenizer)
-    prefixed, _ = build_rows(_config(checkpoint, data, tmp_path / "b", method="prefix"), tokenizer)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_checkpoint)
+    masked, _ = build_rows(_config(tiny_checkpoint, tiny_parallel, tmp_path / "a"), tokenizer)
+    prefixed, _ = build_rows(
+        _config(tiny_checkpoint, tiny_parallel, tmp_path / "b", method="prefix"), tokenizer
+    )
     assert sum(r.loss_tokens for r in masked) == sum(r.loss_tokens for r in prefixed)
     assert sum(len(r) for r in prefixed) > 2 * sum(len(r) for r in masked)
 
@@ -137,6 +134,6 @@ def test_bad_settings_are_refused(changes, message, tmp_path):
         _config("m", "d", tmp_path, **changes)
 
 
-def test_missing_data_is_a_clear_error(checkpoint, tmp_path):
+def test_missing_data_is_a_clear_error(tiny_checkpoint, tmp_path):
     with pytest.raises(FileNotFoundError, match="source.txt"):
-        train_sft(_config(checkpoint, tmp_path, tmp_path / "out"))
+        train_sft(_config(tiny_checkpoint, tmp_path, tmp_path / "out"))

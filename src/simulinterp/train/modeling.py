@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
 
 class MaskedLossModel(nn.Module):
     """A causal LM that takes 4-D masks and returns the mean loss over target tokens.
@@ -132,8 +134,6 @@ def resolve_model(name: str) -> tuple[Path, str | None]:
 
 
 def _lora_targets(model: Any) -> tuple[str, ...]:
-    from simulinterp.train.sft import LORA_TARGETS
-
     names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     found = tuple(t for t in LORA_TARGETS if t in names)
     if not found:

@@ -37,7 +37,6 @@ from simulinterp.train.schedule import ScheduleSpec
 
 logger = logging.getLogger(__name__)
 
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 LOG_FILE = "train_log.jsonl"
 
 
