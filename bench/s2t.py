@@ -34,6 +34,7 @@ from rapidfuzz.distance import Levenshtein
 from simulinterp.asr.agreement import comparable
 from simulinterp.asr.stream import RecognizerConfig, StreamingRecognizer
 from simulinterp.asr.text import normalize
+from simulinterp.asr.vad import SileroVAD
 from simulinterp.asr.whisper import WhisperEngine
 from simulinterp.audio import FileSource, load_file
 from simulinterp.eval.quality import bleu
@@ -44,7 +45,6 @@ from simulinterp.llm.factory import ModelConfig, build_backend
 from simulinterp.pipeline import SpeechEngine
 from simulinterp.policy import make_policy
 from simulinterp.translate import TranslatorConfig
-from simulinterp.vad import SileroVAD
 
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
 SETS = {"en": ["speech_en_misc", "speech_en_ljspeech_subset"], "zh": ["speech_zh_misc"]}

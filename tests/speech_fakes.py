@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulinterp.asr.whisper import Decoded
+from simulinterp.asr.base import Decoded
 
 SAMPLE_RATE = 16000
 WORD_S = 0.3
@@ -104,6 +104,7 @@ class ToneWhisper:
         prompt: str = "",
         prefix: str = "",
         max_new_tokens: int = 64,
+        beam_size: int = 1,
     ) -> Decoded:
         self.decodes.append(len(encoded) / SAMPLE_RATE)
         if self.advance is not None:

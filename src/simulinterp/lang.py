@@ -7,6 +7,7 @@ digits inside Chinese text (``NASA``, ``2016``) counts as one unit, as it does f
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 LANGUAGES = {"en": "English", "zh": "Chinese"}
@@ -109,3 +110,25 @@ _ABBREVIATIONS = frozenset(
 
 def _is_abbreviation(word: str) -> bool:
     return word.lower() in _ABBREVIATIONS or bool(re.fullmatch(r"[A-Z]\.", word))
+
+
+def repetition_cut(units: Sequence[str], max_ngram: int = 6) -> int:
+    """Length of the longest prefix of ``units`` that has not started looping.
+
+    A loop is an n-gram (n = 2..``max_ngram``) repeated three times in a row, or one unit
+    repeated four times in a row. The cut keeps the first occurrence only.
+
+    Returns:
+        How many leading units to keep (``len(units)`` when there is no loop).
+    """
+    normalized = [u.strip().lower() for u in units]
+    for end in range(1, len(normalized) + 1):
+        for n in range(1, max_ngram + 1):
+            repeats = 4 if n == 1 else 3
+            start = end - n * repeats
+            if start < 0:
+                continue
+            gram = normalized[start : start + n]
+            if all(normalized[start + r * n : start + (r + 1) * n] == gram for r in range(repeats)):
+                return start + n
+    return len(normalized)

@@ -29,8 +29,7 @@ from simulinterp.policy.base import Policy
 from simulinterp.translate.translator import SimultaneousTranslator, TranslatorConfig
 
 if TYPE_CHECKING:
-    from simulinterp.asr.whisper import WhisperEngine
-    from simulinterp.vad import SileroVAD
+    pass
 
 
 @dataclass(frozen=True)
@@ -173,11 +172,11 @@ class SpeechEngine:
         *,
         asr_model: str = "base",
         threads: int = 2,
-        whisper: WhisperEngine | None = None,
-        vad: SileroVAD | None = None,
+        whisper: SpeechModel | None = None,
+        vad: VadModel | None = None,
     ):
+        from simulinterp.asr.vad import SileroVAD
         from simulinterp.asr.whisper import WhisperEngine
-        from simulinterp.vad import SileroVAD
 
         self.llm = llm
         self.whisper = whisper or WhisperEngine(asr_model, threads=threads)

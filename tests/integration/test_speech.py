@@ -11,11 +11,11 @@ import pytest
 import soundfile as sf
 
 from simulinterp.asr.stream import RecognizerConfig, StreamingRecognizer
+from simulinterp.asr.vad import SileroVAD
 from simulinterp.asr.whisper import WhisperEngine
 from simulinterp.audio import FileSource
 from simulinterp.eval.speech import asr_error
 from simulinterp.lang import has_cjk
-from simulinterp.vad import SileroVAD
 
 pytestmark = pytest.mark.integration
 

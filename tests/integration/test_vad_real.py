@@ -1,4 +1,4 @@
-"""The packaged silero model on real recordings (simulinterp.vad): streaming equals the batch
+"""The packaged silero model on real recordings (simulinterp.asr.vad): streaming equals the batch
 reference, JFK's speech is found where it is, silence and noise are not speech, and a pause
 ends an utterance. Fast (about a second): the model is 2 MB and scores 11 s in ~25 ms.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulinterp.vad import (
+from simulinterp.asr.vad import (
     FRAME_SAMPLES,
     SAMPLE_RATE,
     SileroVAD,

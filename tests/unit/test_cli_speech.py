@@ -27,7 +27,7 @@ def fake_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         lambda config: DictionaryLLM(EN_ZH, target_lang="zh"),
     )
     monkeypatch.setattr("simulinterp.asr.whisper.WhisperEngine", lambda *a, **k: ToneWhisper())
-    monkeypatch.setattr("simulinterp.vad.SileroVAD", lambda *a, **k: EnergyVAD())
+    monkeypatch.setattr("simulinterp.asr.vad.SileroVAD", lambda *a, **k: EnergyVAD())
 
 
 def tones(path: Path, rate: int = 16000, channels: int = 1) -> str:

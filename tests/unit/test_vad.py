@@ -1,5 +1,5 @@
 """The VAD without its model: the hysteresis state machine as tables, the stream's framing and
-chunking with a fake model, input checks, and model-file verification (simulinterp.vad).
+chunking with a fake model, input checks, and model-file verification (simulinterp.asr.vad).
 
 The real model on real recordings is in ``tests/integration/test_vad_real.py``.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulinterp import vad
-from simulinterp.vad import (
+from simulinterp.asr import vad
+from simulinterp.asr.vad import (
     CONTEXT_SAMPLES,
     FRAME_SAMPLES,
     KNOWN_MODELS,

@@ -21,12 +21,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulinterp.asr.agreement import LocalAgreement, continuation, cut_restart, strip_repeat
+from simulinterp.asr.base import SpeechModel, VadModel
 from simulinterp.asr.text import units_of, whisper_spelling
-from simulinterp.asr.whisper import SAMPLE_RATE, ZH_PROMPT, WhisperEngine
+from simulinterp.asr.vad import SpeechEnd, SpeechStart, VadConfig, VadStream
+from simulinterp.asr.whisper import ZH_PROMPT
+from simulinterp.audio.io import SAMPLE_RATE
 from simulinterp.events import SourceWord, Transcript
-from simulinterp.lang import check_language, is_clause_end, is_sentence_end, join_units
-from simulinterp.translate.guard import repetition_cut
-from simulinterp.vad import SileroVAD, SpeechEnd, SpeechStart, VadConfig, VadStream
+from simulinterp.lang import (
+    check_language,
+    is_clause_end,
+    is_sentence_end,
+    join_units,
+    repetition_cut,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -88,19 +95,19 @@ class _Utterance:
 
 
 class StreamingRecognizer:
-    """One speaker's stream through a shared :class:`WhisperEngine` and :class:`SileroVAD`.
+    """One speaker's stream through a shared recognizer model and VAD model.
 
     Args:
-        engine: the loaded whisper model.
-        vad: the loaded VAD model.
+        engine: the loaded recognizer model (whisper-base by default).
+        vad: the loaded VAD model (silero).
         config: language and timing.
         clock: seconds, to measure computation (injectable for tests).
     """
 
     def __init__(
         self,
-        engine: WhisperEngine,
-        vad: SileroVAD,
+        engine: SpeechModel,
+        vad: VadModel,
         config: RecognizerConfig,
         clock: Callable[[], float] = time.perf_counter,
     ):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-from simulinterp.lang import has_cjk, split_units
-from simulinterp.translate.guard import repetition_cut
+from simulinterp.lang import has_cjk, repetition_cut, split_units
 
 _ZH_PUNCT = {",": "，", "?": "？", "!": "！", ":": "：", ";": "；"}
 _ASCII_PUNCT = {v: k for k, v in _ZH_PUNCT.items()}

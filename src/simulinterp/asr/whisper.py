@@ -14,7 +14,6 @@ nothing is fetched from a model hub.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from simulinterp.llm.models import ModelNotFoundError
+from simulinterp.asr.base import Decoded
+from simulinterp.audio.io import SAMPLE_RATE
+from simulinterp.packaged import ModelNotFoundError, package_dir, pip_line
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 MAX_WINDOW_S = 30.0
 _FRAMES_PER_S = 100  # log-mel frames (10 ms hop)
 ZH_PROMPT = "以下是普通话的句子。"  # steers whisper to simplified Chinese with punctuation
@@ -77,28 +77,6 @@ PACKAGED_WHISPER: dict[str, PackagedWhisper] = {
 }
 
 
-@dataclass(frozen=True)
-class Decoded:
-    """One greedy decode of a window.
-
-    Attributes:
-        text: the new text after the forced prefix (whisper's spacing kept).
-        finished: the decoder ended the text itself (not cut by the token cap).
-        avg_logprob: mean log-probability of the new tokens.
-    """
-
-    text: str
-    finished: bool
-    avg_logprob: float
-
-
-def _package_dir(dist: str, folder: str) -> Path | None:
-    spec = importlib.util.find_spec(dist.replace("-", "_"))
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) / folder
-
-
 def packaged_files(preset: str = "base") -> dict[str, bytes]:
     """The model files of a packaged preset, joined in memory and verified.
 
@@ -107,13 +85,12 @@ def packaged_files(preset: str = "base") -> dict[str, bytes]:
         ValueError: the joined model does not match the pinned sha256.
     """
     model = PACKAGED_WHISPER[preset]
-    dirs = [_package_dir(d, model.folder) for d in model.packages]
+    dirs = [package_dir(d, model.folder) for d in model.packages]
     missing = [d for d, p in zip(model.packages, dirs, strict=True) if p is None]
     if missing:
-        pip = " ".join(f"{d}=={model.version}" for d in missing)
         raise ModelNotFoundError(
             f"the speech recognizer ({model.description}) is not installed. Install it with:\n"
-            f"  pip install {pip}"
+            f"  {pip_line(missing, model.version)}"
         )
     blob = b"".join(
         next(iter(sorted(d.glob("model.bin*")))).read_bytes()  # type: ignore[union-attr]
@@ -213,8 +190,10 @@ class WhisperEngine:
         prompt: str = "",
         prefix: str = "",
         max_new_tokens: int = 64,
+        beam_size: int = 1,
     ) -> Decoded:
-        """Greedy decode after a forced ``prefix``; ``prompt`` is earlier text (context).
+        """Decode after a forced ``prefix`` (greedy, or a beam search with ``beam_size`` > 1);
+        ``prompt`` is earlier text (context).
 
         Returns:
             The text after the prefix, and whether the decoder ended it itself.
@@ -228,7 +207,7 @@ class WhisperEngine:
         result = self._model.model.generate(
             encoded,
             [sequence + prefix_ids],
-            beam_size=1,
+            beam_size=beam_size,
             max_length=len(sequence) + len(prefix_ids) + max_new_tokens,
             return_scores=True,
             suppress_blank=not prefix,

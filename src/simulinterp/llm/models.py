@@ -9,19 +9,18 @@ installs it.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from simulinterp.packaged import ModelNotFoundError, package_dir, pip_line
+
 logger = logging.getLogger(__name__)
 
 _CHUNK_BYTES = 8 << 20
 
-
-class ModelNotFoundError(FileNotFoundError):
-    """A packaged model part is not installed, or a model path does not exist."""
+__all__ = ["PACKAGED_MODELS", "ModelNotFoundError", "PackagedModel", "cache_dir", "ensure_model"]
 
 
 @dataclass(frozen=True)
@@ -48,8 +47,7 @@ class PackagedModel:
     filename: str
 
     def pip_command(self, missing: list[str] | None = None) -> str:
-        names = missing or list(self.packages)
-        return "pip install " + " ".join(f"{p}=={self.version}" for p in names)
+        return pip_line(missing or list(self.packages), self.version)
 
 
 PACKAGED_MODELS: dict[str, PackagedModel] = {
@@ -89,12 +87,8 @@ def part_paths(model: PackagedModel) -> list[Path]:
     paths: list[Path] = []
     missing: list[str] = []
     for dist in model.packages:
-        spec = importlib.util.find_spec(dist.replace("-", "_"))
-        if spec is None or not spec.submodule_search_locations:
-            missing.append(dist)
-            continue
-        data = Path(next(iter(spec.submodule_search_locations))) / "data"
-        found = sorted(data.glob("*.bin")) if data.is_dir() else []
+        data = package_dir(dist, "data")
+        found = sorted(data.glob("*.bin")) if data is not None and data.is_dir() else []
         if len(found) != 1:
             missing.append(dist)
             continue

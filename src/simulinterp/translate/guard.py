@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from simulinterp.lang import join_units
+from simulinterp.lang import join_units, repetition_cut
 
 # Target units per source unit that a faithful translation rarely exceeds, and a constant
 # allowance for short prefixes.
@@ -40,28 +40,6 @@ def is_refusal(text: str) -> bool:
     """True when ``text`` opens like a refusal or a comment rather than a translation."""
     head = " ".join(text.split()).lower()
     return any(head.startswith(r) for r in REFUSALS)
-
-
-def repetition_cut(units: Sequence[str], max_ngram: int = 6) -> int:
-    """Length of the longest prefix of ``units`` that has not started looping.
-
-    A loop is an n-gram (n = 2..``max_ngram``) repeated three times in a row, or one unit
-    repeated four times in a row. The cut keeps the first occurrence only.
-
-    Returns:
-        How many leading units to keep (``len(units)`` when there is no loop).
-    """
-    normalized = [u.strip().lower() for u in units]
-    for end in range(1, len(normalized) + 1):
-        for n in range(1, max_ngram + 1):
-            repeats = 4 if n == 1 else 3
-            start = end - n * repeats
-            if start < 0:
-                continue
-            gram = normalized[start : start + n]
-            if all(normalized[start + r * n : start + (r + 1) * n] == gram for r in range(repeats)):
-                return start + n
-    return len(normalized)
 
 
 def max_target_units(source_units: int, source_lang: str, target_lang: str) -> int:

@@ -22,8 +22,6 @@ Typical use: one :class:`SileroVAD` per process, one :class:`VadStream` per audi
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import logging
 import math
 from collections.abc import Sequence
@@ -32,9 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
+from simulinterp.asr.base import VadModel
+from simulinterp.audio.io import SAMPLE_RATE
+from simulinterp.packaged import file_sha256, package_dir
+
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 FRAME_SAMPLES = 512
 CONTEXT_SAMPLES = 64
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
@@ -250,10 +251,9 @@ def packaged_model_path() -> Path:
     Raises:
         FileNotFoundError: faster-whisper is not installed or lacks the file.
     """
-    spec = importlib.util.find_spec("faster_whisper")
-    for location in (spec and spec.submodule_search_locations) or []:
-        if (path := Path(location) / "assets" / "silero_vad_v6.onnx").is_file():
-            return path
+    assets = package_dir("faster_whisper", "assets")
+    if assets is not None and (path := assets / "silero_vad_v6.onnx").is_file():
+        return path
     raise FileNotFoundError(
         "the VAD model ships with faster-whisper, which is missing or too old: "
         "pip install 'faster-whisper>=1.2' (or pass model_path=)"
@@ -279,8 +279,7 @@ class SileroVAD:
         path = Path(model_path) if model_path is not None else packaged_model_path()
         if not path.is_file():
             raise FileNotFoundError(f"VAD model not found: {path}")
-        with path.open("rb") as file:
-            digest = hashlib.file_digest(file, "sha256").hexdigest()
+        digest = file_sha256(path)
         if sha256 is not None and digest != sha256.lower():
             raise VadModelError(
                 f"VAD model {path} has sha256 {digest}, expected {sha256}: the file is damaged "
@@ -355,7 +354,7 @@ class VadStream:
     short of a whole frame wait for the next :meth:`feed`.
 
     Args:
-        model: the shared :class:`SileroVAD`.
+        model: the shared VAD model (a :class:`SileroVAD`, or any :class:`VadModel`).
         config: thresholds and timing.
 
     Attributes:
@@ -363,7 +362,7 @@ class VadStream:
         last_probs: speech probabilities of the frames the last :meth:`feed` completed.
     """
 
-    def __init__(self, model: SileroVAD, config: VadConfig | None = None):
+    def __init__(self, model: VadModel, config: VadConfig | None = None):
         self.model, self.config = model, config or VadConfig()
         self._segmenter = SpeechSegmenter(self.config, FRAME_S)
         self.reset()
