@@ -18,8 +18,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from simulinterp.asr.base import SpeechModel, VadModel
 from simulinterp.asr.stream import RecognizerConfig, StreamingRecognizer
 from simulinterp.audio import AudioChunk
 from simulinterp.events import SourceUnit, SourceWord, SpeechCommit, TargetCommit, Transcript
@@ -27,9 +27,6 @@ from simulinterp.lang import is_clause_end
 from simulinterp.llm.base import LLMBackend
 from simulinterp.policy.base import Policy
 from simulinterp.translate.translator import SimultaneousTranslator, TranslatorConfig
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)
@@ -175,11 +172,11 @@ class SpeechEngine:
         whisper: SpeechModel | None = None,
         vad: VadModel | None = None,
     ):
+        from simulinterp.asr.models import load_speech_model
         from simulinterp.asr.vad import SileroVAD
-        from simulinterp.asr.whisper import WhisperEngine
 
         self.llm = llm
-        self.whisper = whisper or WhisperEngine(asr_model, threads=threads)
+        self.whisper = whisper or load_speech_model(asr_model, threads=threads)
         self.vad = vad or SileroVAD()
 
     def session(
