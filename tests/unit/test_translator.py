@@ -416,7 +416,7 @@ def test_feed_uses_the_arrival_time_given() -> None:
     [
         (0, []),
         (1, [("去公园。", "go the park.")]),
-        (2, [("今天。", "to day."), ("去公园。", "go the park.")]),
+        (2, [("我们。", "I we."), ("今天。", "to day."), ("去公园。", "go the park.")]),
         (3, [("我们。", "I we."), ("今天。", "to day."), ("去公园。", "go the park.")]),
         (5, [("我们。", "I we."), ("今天。", "to day."), ("去公园。", "go the park.")]),
     ],
@@ -434,6 +434,22 @@ def test_context_carries_the_last_sentences(sentences: int, pairs: list[tuple[st
     assert context + "<|im_start|>user\n很好。<|im_end|>\n" in last_prompt
     for src in ("我们。", "今天。", "去公园。"):
         assert (src in last_prompt) is any(src == s for s, _ in pairs)
+
+
+def test_context_grows_by_appending_and_is_cut_back_to_its_minimum() -> None:
+    llm = DictionaryLLM()
+    _translate(
+        Clause(), "我们。今天。去公园。很好。他。", llm, TranslatorConfig(context_sentences=1)
+    )
+    heads = {}
+    for prompt, _, _ in llm.calls:
+        head, _, current = prompt.rpartition("<|im_start|>user\n")
+        heads.setdefault(current.split("<|im_end|>")[0], head)
+    firsts = [heads[s] for s in ("今天。", "去公园。", "很好。", "他。")]
+    # 1 pair, then 2 (the first one kept: the cache survives), then back to 1, then 2 again
+    assert [h.count("<|im_start|>assistant\n") for h in firsts] == [4, 5, 4, 5]
+    assert firsts[1].startswith(firsts[0]) and firsts[3].startswith(firsts[2])
+    assert "去公园。" in firsts[2] and "我们。" not in firsts[2]
 
 
 def test_context_of_the_second_sentence() -> None:
@@ -486,3 +502,57 @@ def test_units_read_without_a_decision_cost_no_model_call():
     assert translator.text  # the one decision wrote for all four units
     translator.feed(SourceUnit("park.", 4, sentence_end=True), decide=False)
     assert translator.commits[-1].final  # a sentence end is flushed all the same
+
+
+# -- computing time: the duty cap and live batching ---------------------------------------
+
+
+def _units(n: int, every_s: float) -> list[SourceUnit]:
+    text = "我们今天去公园很好他喜欢"
+    return [SourceUnit(text[i], i, arrival_s=(i + 1) * every_s) for i in range(n)]
+
+
+@pytest.mark.parametrize(("duty", "decisions"), [(1.0, 12), (0.5, 3), (0.25, 2)])
+def test_max_duty_spaces_the_decisions(duty: float, decisions: int) -> None:
+    clock = ManualClock()
+    llm = SlowLLM(clock, 0.5)
+    config = TranslatorConfig(max_duty=duty)
+    translator = SimultaneousTranslator(llm, LocalAgreement(n=2), config, clock=clock)
+    asked_at = []
+    for unit in _units(12, 0.25):
+        before = len(llm.calls)
+        translator.feed(unit)
+        if len(llm.calls) > before:
+            asked_at.append(unit.arrival_s)
+    # each decision costs 0.5 s; the next may come 0.5 * (1 / duty - 1) s after it ends
+    assert len(asked_at) == decisions
+    if duty < 1:
+        gaps = [b - a for a, b in zip(asked_at, asked_at[1:], strict=False)]
+        assert all(gap >= 0.5 / duty - 1e-9 for gap in gaps)
+
+
+def test_feed_scheduled_decides_only_at_the_newest_arrived_unit() -> None:
+    clock = ManualClock()
+    llm = SlowLLM(clock, 0.6)
+    translator = SimultaneousTranslator(llm, LocalAgreement(n=2), ZH_EN_CONFIG, clock=clock)
+    units = _units(8, 0.25)
+    translator.feed_scheduled(units)
+    # decide at 0.25 (busy until 0.85; the unit of 0.5 has arrived by then, but the one of
+    # 0.75 is the newest), at 0.75 (busy until 1.45), at 1.25 (busy until 2.05), and at the
+    # last unit: 4 decisions instead of 8
+    assert len(llm.calls) == 4
+    reference = SimultaneousTranslator(DictionaryLLM(), LocalAgreement(n=2), ZH_EN_CONFIG)
+    for unit in units:
+        reference.feed(unit)
+    assert len(reference.llm.calls) == len(units)
+
+
+def test_feed_batch_decides_at_the_last_unit_and_at_clause_ends() -> None:
+    llm = DictionaryLLM()
+    translator = SimultaneousTranslator(llm, LocalAgreement(n=2), ZH_EN_CONFIG)
+    text = "我们，今天去"
+    translator.feed_batch([SourceUnit(c, i, arrival_s=1.0) for i, c in enumerate(text)])
+    assert [len(p.rsplit("user\n", 1)[1].split("<|im_end|>")[0]) for p, _, _ in llm.calls] == [
+        3,
+        6,
+    ]

