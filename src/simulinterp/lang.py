@@ -7,6 +7,7 @@ digits inside Chinese text (``NASA``, ``2016``) counts as one unit, as it does f
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -75,9 +76,16 @@ def split_units(text: str, lang: str) -> list[str]:
 
 
 def join_units(units: list[str] | tuple[str, ...], lang: str) -> str:
-    """Join source units back into text (spaces for English, none between Chinese chars)."""
+    """Join source units back into text (spaces for English, none between Chinese chars).
+
+    A unit of punctuation alone (a recognizer's "," after a pause) joins the word before it.
+    """
     if lang != "zh":
-        return " ".join(units)
+        out = ""
+        for unit in units:
+            glue = not out or (unit and all(unicodedata.category(c)[0] == "P" for c in unit))
+            out += unit if glue else " " + unit
+        return out
     out = ""
     for unit in units:
         if out and not has_cjk(unit) and not has_cjk(out[-1]):

@@ -76,7 +76,6 @@ class SpeechSession:
         self.ca_s = 0.0
         self.words: list[SourceWord] = []
         self.commits: list[SpeechCommit] = []
-        self._segment_first: dict[int, int] = {0: 0}
 
     @property
     def warnings(self) -> list[str]:
@@ -132,10 +131,8 @@ class SpeechSession:
 
     def _on_audio(self, commit: TargetCommit) -> SpeechCommit:
         """A translator commit placed on the source-audio timeline."""
-        first = self._segment_first.setdefault(commit.segment, commit.source_consumed - 1)
+        first = self.translator.segment_starts[commit.segment]
         read = self.words[max(commit.source_consumed - 1, 0)]
-        if commit.final:
-            self._segment_first[commit.segment + 1] = commit.source_consumed
         start = self.words[min(first, len(self.words) - 1)].start_s
         elapsed = commit.elapsed_s if not self.realtime else self._clock() - self._started
         return SpeechCommit(

@@ -44,13 +44,45 @@ def test_every_word_is_committed_once_in_order():
     assert not any(w.startswith("uh") for w in committed)  # cut-off bursts are never committed
 
 
-def test_an_endpoint_ends_the_sentence_and_frees_the_buffer():
-    script = [["we", "go", "to"], ["he", "likes", "it"]]
-    rec, _ = recognizer()
-    run(speak(script), rec)
-    ends = [w.text for w in rec.words if w.sentence_end]
-    assert ends == ["to", "it"]
+def _boundaries(steps: list) -> list[str]:
+    """The last committed word before each sentence boundary the recognizer reported."""
+    out, last = [], None
+    for step in steps:
+        if step.committed:
+            last = step.committed[-1].text
+        if step.boundary:
+            out.append(last)
+    return out
+
+
+def test_a_long_silence_ends_the_sentence_and_frees_the_buffer():
+    script = [["we", "go", "to"], ["he", "likes", "it"]]  # a 1 s pause after each
+    rec, _ = recognizer(sentence_pause_s=0.8)
+    steps = run(speak(script), rec)
+    assert _boundaries(steps) == ["to", "it"]
+    assert not any(w.sentence_end for w in rec.words)  # no punctuation: the pauses decide
     assert rec.buffered_s <= rec.config.preroll_s + 0.2
+
+
+def test_a_short_pause_keeps_the_sentence_open_with_the_words_before_it_in_the_window():
+    script = [["we", "go", "to"], ["he", "likes", "it"]]
+    rec, engine = recognizer(sentence_pause_s=2.0)
+    steps = run(speak(script), rec)
+    assert [w.text for w in rec.words] == ["we", "go", "to", "he", "likes", "it"]
+    assert _boundaries(steps) == ["it"]  # only the end of the audio ends the sentence
+    # the second utterance is decoded in one window with the first (1.35 s of words, a 1 s
+    # pause): whisper hears what came before the pause
+    first_alone = 3 * 0.45
+    assert max(engine.decodes) > first_alone + 1.0 + 0.5
+
+
+def test_a_full_stop_at_a_pause_is_dropped_but_kept_inside_an_utterance():
+    script = [["we", "good.", "go", "good."], ["he", "likes", "it"]]
+    rec, _ = recognizer(sentence_pause_s=0.8)
+    run(speak(script), rec)
+    texts = [w.text for w in rec.words]
+    assert texts == ["we", "good.", "go", "good", "he", "likes", "it"]
+    assert [w.sentence_end for w in rec.words][:4] == [False, True, False, False]
 
 
 def test_words_are_committed_while_the_speaker_is_still_talking():
@@ -81,7 +113,8 @@ def test_long_speech_is_trimmed_at_committed_sentence_ends():
     ).split()
     rec, engine = recognizer(trim_s=2.0)
     run(speak([words]), rec)
-    assert [w.text for w in rec.words] == words
+    # the full stop before the final pause is no evidence of a sentence end: dropped
+    assert [w.text for w in rec.words] == [*words[:-1], "good"]
     assert max(engine.decodes) < 6.0  # without trimming the window would reach 11 s
 
 
@@ -191,7 +224,8 @@ def test_english_loops_are_cut():
 
 def test_a_pause_after_committed_words_is_a_boundary_not_a_repeat():
     script = [["we", "go", "to"], ["he", "likes", "it"]]
-    rec, _ = recognizer(step_s=0.1)  # the last word agrees before the pause is long enough
+    # the last word agrees before the pause is long enough to end the sentence
+    rec, _ = recognizer(step_s=0.1, sentence_pause_s=0.8)
     steps = run(speak(script), rec)
     assert [w.text for w in rec.words] == [w for u in script for w in u]
     marked = sum(w.sentence_end for w in rec.words)
@@ -217,7 +251,7 @@ def test_a_stalled_prefix_falls_back_to_free_decoding():
     class Stubborn(ToneWhisper):
         """Stops at once whenever a prefix is forced (as whisper does when it does not fit)."""
 
-        def decode(self, encoded, lang, *, prompt="", prefix="", max_new_tokens=64):
+        def decode(self, encoded, lang, *, prompt="", prefix="", max_new_tokens=64, beam_size=1):
             result = super().decode(encoded, lang, prompt=prompt, max_new_tokens=max_new_tokens)
             if prefix:
                 return type(result)(text="", finished=True, avg_logprob=-0.1)

@@ -182,3 +182,10 @@ def test_check_pair_rejects_the_same_language(source: str, target: str) -> None:
 def test_check_pair_rejects_an_unknown_target() -> None:
     with pytest.raises(LanguageError, match="knows: en, zh"):
         check_pair("zh", "fr")
+
+
+def test_a_lone_punctuation_unit_joins_the_word_before_it() -> None:
+    assert join_units(["Americans", ",", "ask", "not"], "en") == "Americans, ask not"
+    assert join_units(["so", ".", "Ask"], "en") == "so. Ask"
+    assert join_units([",", "so"], "en") == ", so"
+    assert join_units(["a", "", "b"], "en") == "a  b"

@@ -21,7 +21,7 @@ def session(policy: str = "wait-k", *, cost_s: float = 0.0, realtime: bool = Fal
     rec = StreamingRecognizer(
         engine,  # type: ignore[arg-type]
         EnergyVAD(),  # type: ignore[arg-type]
-        RecognizerConfig(lang="en", max_duty=1.0),
+        RecognizerConfig(lang="en", max_duty=1.0, sentence_pause_s=0.8),
         clock=clock,
     )
     translator = SimultaneousTranslator(
@@ -109,7 +109,7 @@ def test_a_pause_flushes_the_sentence_even_when_its_words_were_already_sent():
     rec = StreamingRecognizer(
         ToneWhisper(),
         EnergyVAD(),  # type: ignore[arg-type]
-        RecognizerConfig(lang="en", max_duty=1.0, step_s=0.1),
+        RecognizerConfig(lang="en", max_duty=1.0, step_s=0.1, sentence_pause_s=0.8),
         clock=clock,
     )
     translator = SimultaneousTranslator(

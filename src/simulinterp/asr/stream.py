@@ -4,8 +4,12 @@ Audio goes in with :meth:`StreamingRecognizer.insert_audio`. The VAD marks utter
 one is open, :meth:`process` re-decodes the utterance's audio (only the audio present, plus a
 little silence) every ``step_s``, with the words committed so far forced as the decoder's
 prefix, and commits what two consecutive hypotheses agree on. When the VAD hears the speaker
-pause, the utterance is decoded once more and everything left is committed, ending with a
-sentence boundary; its audio is then dropped, so buffers stay as short as the utterances.
+pause, the utterance is decoded once more and everything left is committed. A pause is not a
+sentence end by itself: the utterance stays open, and when the speaker goes on, the next
+window holds the words before the pause (as the forced prefix) and the pause, so whisper's own
+punctuation after them ("," or ".") decides, and casing continues. Only a long silence
+(``sentence_pause_s``) or sentence punctuation ends the sentence; the utterance's audio is then
+dropped, and long utterances are trimmed after early committed words, so buffers stay short.
 
 The step adapts to the machine: the next decode waits until the last decode's cost is at most
 ``max_duty`` of the audio since, which keeps the recognizer's real-time factor bounded.
@@ -20,7 +24,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulinterp.asr.agreement import LocalAgreement, continuation, cut_restart, strip_repeat
+from simulinterp.asr.agreement import (
+    LocalAgreement,
+    comparable,
+    continuation,
+    cut_restart,
+    strip_repeat,
+)
 from simulinterp.asr.base import SpeechModel, VadModel
 from simulinterp.asr.text import units_of, whisper_spelling
 from simulinterp.asr.vad import SpeechEnd, SpeechStart, VadConfig, VadStream
@@ -62,6 +72,10 @@ class RecognizerConfig:
         trim_s: an utterance longer than this is cut after an early committed word (a clause
             end if there is one; found by aligning the committed words to the audio), so
             windows stay short in long speech.
+        sentence_pause_s: silence after which the sentence ends even without punctuation,
+            seconds from the end of speech. Shorter pauses keep the utterance open.
+        endpoint_beam: beam size of the decode at each pause (where the words left are
+            committed at once, with no later hypothesis to correct them); 1 is greedy.
         detect_language: warn when the speech sounds like another language than ``lang``.
         vad: speech start and endpoint settings.
     """
@@ -74,6 +88,8 @@ class RecognizerConfig:
     preroll_s: float = 0.5
     context_chars: int = 120
     trim_s: float = 4.0
+    sentence_pause_s: float = 2.0
+    endpoint_beam: int = 1
     detect_language: bool = True
     vad: VadConfig = field(default_factory=VadConfig)
 
@@ -83,15 +99,22 @@ class RecognizerConfig:
             raise ValueError("step_s > 0, 0 < max_duty <= 1 and agreement >= 1 are required")
         if self.pad_s < 0 or self.preroll_s < 0 or self.context_chars < 0:
             raise ValueError("pad_s, preroll_s and context_chars must not be negative")
+        if self.sentence_pause_s <= 0 or self.endpoint_beam < 1:
+            raise ValueError("sentence_pause_s > 0 and endpoint_beam >= 1 are required")
 
 
 @dataclass
 class _Utterance:
-    """The open utterance: where its audio starts and what of it is committed."""
+    """The open utterance: where its audio starts and what of it is committed.
+
+    Attributes:
+        paused_s: where the speaker paused (the VAD's end of speech), while they are silent.
+    """
 
     start_s: float
     committed: list[str] = field(default_factory=list)
     last_commit_s: float = 0.0
+    paused_s: float | None = None
 
 
 class StreamingRecognizer:
@@ -172,9 +195,12 @@ class StreamingRecognizer:
             if isinstance(event, SpeechStart):
                 self._open(event.start_s)
             else:
-                committed += self._final(event.end_s, at, started)
+                committed += self._endpoint(event.end_s, at, started)
         utt = self._utterance
-        if utt is not None and self.audio_s >= self._next_decode_s:
+        if utt is not None and utt.paused_s is not None:
+            if self.audio_s - utt.paused_s >= self.config.sentence_pause_s:
+                self._close()
+        elif utt is not None and self.audio_s >= self._next_decode_s:
             committed += self._partial(at, started)
         self.compute_s += self._clock() - started
         return self._transcript(committed)
@@ -191,7 +217,10 @@ class StreamingRecognizer:
             return result
         started = self._clock()
         at = self.audio_s if at_s is None else at_s
-        words = self._final(self.audio_s, at, started)
+        words = []
+        if self._utterance.paused_s is None:
+            words = self._endpoint(self.audio_s, at, started)
+        self._close()
         self.compute_s += self._clock() - started
         final = self._transcript(words)
         return Transcript(
@@ -209,7 +238,13 @@ class StreamingRecognizer:
     # -- utterances ----------------------------------------------------------------------
 
     def _open(self, start_s: float) -> None:
-        if self._utterance is not None:
+        utt = self._utterance
+        if utt is not None:
+            if utt.paused_s is not None:  # the speaker goes on after a short pause
+                utt.paused_s = None
+                utt.last_commit_s = max(utt.last_commit_s, start_s)
+                self._agreement.reset()
+                self._next_decode_s = max(start_s, self.audio_s) + self.config.step_s
             return
         start = max(start_s, self._buffer_start_s)
         self._drop_before(start)
@@ -223,7 +258,7 @@ class StreamingRecognizer:
         end_s = self.audio_s
         tail, _, encoded = self._decode(utt, end_s, final=False)
         new = self._agreement.insert(tail)
-        words = self._commit(utt, new, end_s, at + self._clock() - started, sentence_end=False)
+        words = self._commit(utt, new, end_s, at + self._clock() - started)
         if encoded is not None and end_s - utt.start_s > self.config.trim_s:
             self._trim(utt, encoded, end_s)
         cost = self._clock() - started
@@ -272,19 +307,38 @@ class StreamingRecognizer:
         if text:
             self._context = (self._context + " " + text).strip()[-self.config.context_chars :]
 
-    def _final(self, end_s: float, at: float, started: float) -> list[SourceWord]:
+    def _endpoint(self, end_s: float, at: float, started: float) -> list[SourceWord]:
+        """The speaker paused: decode once more and commit every word left.
+
+        The full stop whisper puts at the end of a window that ends in silence is no evidence
+        of a sentence end and is dropped; what follows the pause decides (see the module doc).
+        """
         utt = self._utterance
-        if utt is None:
+        if utt is None or utt.paused_s is not None:
             return []
         tail, confident, _ = self._decode(utt, end_s, final=True)
         if not utt.committed and not confident:
             tail = []  # noise or a filler decoded as words
-        words = self._commit(utt, tail, end_s, at + self._clock() - started, sentence_end=True)
+        if tail:
+            last = _without_final_stop(tail[-1])
+            tail = [*tail[:-1], last] if comparable(last) else tail[:-1]
+        words = self._commit(utt, tail, end_s, at + self._clock() - started)
+        utt.paused_s = end_s
+        self._agreement.reset()
+        return words
+
+    def _close(self) -> None:
+        """A long silence (or the end of the audio): the sentence ends, the audio goes."""
+        utt = self._utterance
+        if utt is None:
+            return
+        if self.words and utt.committed and not self.words[-1].sentence_end:
+            self._boundary = True  # the silence ends the sentence of words already sent
+        end_s = utt.paused_s if utt.paused_s is not None else self.audio_s
         self._remember(utt.committed)
         self._utterance = None
         self._agreement.reset()
         self._drop_before(end_s)
-        return words
 
     def _decode(
         self, utt: _Utterance, end_s: float, *, final: bool
@@ -304,6 +358,7 @@ class StreamingRecognizer:
             prompt=self._context,
             prefix=_prefix(utt.committed, lang),
             max_new_tokens=max(budget, 0) + 8,
+            beam_size=self.config.endpoint_beam if final else 1,
         )
         tail = units_of(decoded.text, lang)
         stuck = end_s - utt.last_commit_s > (_STUCK_FINAL_S if final else _STUCK_S)
@@ -340,12 +395,8 @@ class StreamingRecognizer:
         units: list[str],
         end_s: float,
         committed_s: float,
-        *,
-        sentence_end: bool,
     ) -> list[SourceWord]:
         if not units:
-            if sentence_end and self.words and not self.words[-1].sentence_end and utt.committed:
-                self._boundary = True  # the pause ends the sentence of words already sent
             return []
         floor = self.words[-1].end_s if self.words else 0.0
         times = [
@@ -353,8 +404,7 @@ class StreamingRecognizer:
             for a, b in _unit_times(utt.committed, units, utt.start_s, end_s)
         ]
         words = []
-        for i, (unit, (start, end)) in enumerate(zip(units, times, strict=True)):
-            last = i == len(units) - 1
+        for unit, (start, end) in zip(units, times, strict=True):
             words.append(
                 SourceWord(
                     text=unit,
@@ -362,7 +412,7 @@ class StreamingRecognizer:
                     end_s=end,
                     audio_s=self.audio_s,  # all audio received counts as read
                     committed_s=committed_s,
-                    sentence_end=is_sentence_end(unit) or (sentence_end and last),
+                    sentence_end=is_sentence_end(unit),
                 )
             )
         utt.committed.extend(units)

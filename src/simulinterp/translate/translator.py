@@ -124,6 +124,8 @@ class SimultaneousTranslator:
         self._next_decision_s = 0.0
         self._started = self._clock()
         self.commits: list[TargetCommit] = []
+        self.segment_starts: list[int] = [0]
+        """Source units read before each segment began (index: the segment)."""
 
     @property
     def ca_s(self) -> float:
@@ -268,6 +270,7 @@ class SimultaneousTranslator:
         self._context = pairs
         self._segment = _Segment()
         self._segment_index += 1
+        self.segment_starts.append(self._consumed)
         return commits
 
     # -- shared helpers ----------------------------------------------------------------
@@ -302,8 +305,8 @@ class SimultaneousTranslator:
         seg.committed_text += text
         seg.committed_units.extend(u.text.strip() for u in units)
         seg.units_since_write = 0
-        if not text:
-            return []
+        if not text and not (final and seg.committed_text):
+            return []  # an empty final commit only closes a segment that has text
         if seg.committed_text == text and self.text and self.config.target_lang == "en":
             text = " " + text  # a new sentence after an earlier one
         commit = TargetCommit(
