@@ -66,7 +66,10 @@ class DictionaryLLM:
     def translation(self, prompt: str) -> str:
         source = prompt.rsplit("<|im_start|>user\n", 1)[1].split("<|im_end|>", 1)[0]
         source_lang = "zh" if has_cjk(source) else "en"
-        words = [self.lexicon.get(u, "x") for u in split_units(source, source_lang)]
+        units = split_units(source, source_lang)
+        if source_lang == "en":  # "park." is "park" and "."
+            units = [p for u in units for p in ([u[:-1], u[-1]] if u[-1:] in ",." else [u]) if p]
+        words = [self.lexicon.get(u, "x") for u in units]
         if self.target_lang == "zh":
             return "".join(words)
         out = ""

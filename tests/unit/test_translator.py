@@ -16,6 +16,7 @@ from simulinterp.policy.base import Policy
 from simulinterp.policy.rules import Clause, Confidence, Learned, LocalAgreement, Offline, WaitK
 from simulinterp.translate import SimultaneousTranslator, TranslatorConfig
 from simulinterp.translate.guard import max_target_units
+from simulinterp.translate.prompts import LAYOUTS
 
 ZH_EN_CONFIG = TranslatorConfig("zh", "en")
 EN_ZH_CONFIG = TranslatorConfig("en", "zh")
@@ -556,3 +557,54 @@ def test_feed_batch_decides_at_the_last_unit_and_at_clause_ends() -> None:
         3,
         6,
     ]
+
+
+# -- the exchanges layout -------------------------------------------------------------------
+
+
+def test_exchanges_layout_reads_only_the_open_stretch() -> None:
+    llm = DictionaryLLM()
+    config = TranslatorConfig(layout="exchanges", context_sentences=1)
+    translator = _translate(Clause(), "我们，今天去公园。他很好。", llm, config)
+    assert translator.text == "I we, to day go the park. he very good."
+    users = [p.rsplit("<|im_start|>user\n", 1)[1].split("<|im_end|>")[0] for p, _, _ in llm.calls]
+    assert users == ["我们，", "今天去公园。", "他很好。"]
+    # the closed exchange stays in front of the open stretch, as its own turns
+    second = llm.calls[1][0]
+    assert "user\n我们，<|im_end|>\n<|im_start|>assistant\nI we,<|im_end|>" in second
+    # and the whole sentence is the context of the next one, exchange by exchange
+    assert second[: second.rindex("<|im_start|>user")] in llm.calls[2][0]
+
+
+def test_exchanges_layout_matches_the_sentence_layout_word_for_word() -> None:
+    for policy in (Clause(), WaitK(k=2), LocalAgreement(n=2)):
+        outputs = []
+        for layout in LAYOUTS:
+            config = TranslatorConfig(layout=layout)
+            outputs.append(_translate(policy, "我们今天，去公园。他喜欢。", config=config).text)
+        assert outputs[0] == outputs[1], policy
+
+
+def test_a_partial_commit_keeps_the_exchange_open() -> None:
+    llm = DictionaryLLM()
+    config = TranslatorConfig(layout="exchanges")
+    _translate(WaitK(k=1, ratio=0.5), "我们今天", llm, config)
+    # half a word per character: each step commits less than the model wrote, so the
+    # exchange stays open and its committed words are the prefix
+    prompts = [
+        (p.rsplit("<|im_start|>user\n", 1)[1].split("<|im_end|>")[0], pre)
+        for p, pre, _ in llm.calls
+    ]
+    assert prompts[-1] == ("我们今天", "I we")
+    assert all(user.startswith("我") for user, _ in prompts)
+
+
+def test_few_shot_examples_follow_the_layout() -> None:
+    from simulinterp.translate.prompts import build_prompt
+
+    sentence = build_prompt("zh", "en", "你好")
+    exchanges = build_prompt("zh", "en", "你好", layout="exchanges")
+    assert "user\n虽然天气很冷，但是" in sentence
+    assert "user\n虽然天气很冷，<|im_end|>" in exchanges
+    with pytest.raises(ValueError, match="layout"):
+        TranslatorConfig(layout="chat")

@@ -17,6 +17,12 @@ from simulinterp.lang import LANGUAGES
 
 STOP_STRINGS = ("<|im_end|>", "<|endoftext|>", "\n")
 PROMPT_STYLES = ("few-shot", "plain")
+LAYOUTS = ("sentence", "exchanges")
+"""How the current sentence sits in the prompt: ``sentence``, one user turn holding the source
+read so far and the committed target continued after the assistant header (the target is
+re-read whenever the source grows); ``exchanges``, one user/assistant exchange per stretch of
+source that has been translated to the end, so a new source unit re-reads only the open
+stretch and what has been committed of it."""
 ASSISTANT_HEADER = "<|im_end|>\n<|im_start|>assistant\n"
 """What follows the source text: the user turn closes and the answer begins."""
 END_OF_ANSWER = "<|im_end|>"
@@ -49,6 +55,27 @@ EXAMPLES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
 }
 
 
+# The same examples cut into exchanges, as the ``exchanges`` layout lays out a sentence.
+EXCHANGE_EXAMPLES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+    ("zh", "en"): (
+        ("今天的会议主要讨论明年的预算，", "Today's meeting is mainly about next year's budget,"),
+        ("请大家先看一下第一页。", "so please look at page one first."),
+        ("虽然天气很冷，", "Although the weather was very cold,"),
+        ("但是很多人还是来参加了这次活动。", "many people still came to the event."),
+        ("如果明天下午", "If tomorrow afternoon"),
+        ("不下雨的话，", "it does not rain,"),
+    ),
+    ("en", "zh"): (
+        ("Today's meeting is mainly about next year's budget,", "今天的会议主要讨论明年的预算，"),
+        ("so please look at page one first.", "请大家先看一下第一页。"),
+        ("Although the weather was very cold,", "虽然天气很冷，"),
+        ("many people still came to the event.", "但是很多人还是来参加了这次活动。"),
+        ("If it does not rain", "如果不下雨"),
+        ("tomorrow afternoon,", "明天下午，"),
+    ),
+}
+
+
 def system_prompt(source_lang: str, target_lang: str) -> str:
     src, tgt = LANGUAGES[source_lang], LANGUAGES[target_lang]
     return (
@@ -64,6 +91,7 @@ def build_prompt(
     source_text: str,
     context: Sequence[tuple[str, str]] = (),
     style: str = "few-shot",
+    layout: str = "sentence",
 ) -> str:
     """The prompt for translating ``source_text``; the answer starts right after it.
 
@@ -74,8 +102,10 @@ def build_prompt(
         context: earlier (source, translation) pairs of the same stream, oldest first.
         style: ``few-shot`` (with this project's examples) or ``plain`` (none; what trained
             adapters expect).
+        layout: one of :data:`LAYOUTS` (picks how the few-shot examples are laid out).
     """
-    return prompt_head(source_lang, target_lang, context, style) + source_text + ASSISTANT_HEADER
+    head = prompt_head(source_lang, target_lang, context, style, layout)
+    return head + source_text + ASSISTANT_HEADER
 
 
 def prompt_head(
@@ -83,13 +113,21 @@ def prompt_head(
     target_lang: str,
     context: Sequence[tuple[str, str]] = (),
     style: str = "few-shot",
+    layout: str = "sentence",
 ) -> str:
-    """Everything before the source text: system turn, examples, context, user header."""
+    """Everything before the source text: system turn, examples, context, user header.
+
+    ``context`` holds earlier (source, translation) pairs: whole sentences in the ``sentence``
+    layout, exchanges (and the current sentence's closed ones) in the ``exchanges`` layout.
+    """
     if style not in PROMPT_STYLES:
         raise ValueError(
             f"unknown prompt style {style!r}; choose one of: {', '.join(PROMPT_STYLES)}"
         )
-    examples = EXAMPLES[(source_lang, target_lang)] if style == "few-shot" else ()
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of: {', '.join(LAYOUTS)}")
+    table = EXAMPLES if layout == "sentence" else EXCHANGE_EXAMPLES
+    examples = table[(source_lang, target_lang)] if style == "few-shot" else ()
     turns = [_turn("system", system_prompt(source_lang, target_lang))]
     for src, tgt in (*examples, *context):
         turns.append(_turn("user", src))

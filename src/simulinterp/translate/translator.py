@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -20,7 +21,7 @@ from simulinterp.lang import check_pair, is_clause_end, join_units, unit_spans
 from simulinterp.llm.base import Continuation, LLMBackend
 from simulinterp.policy.base import CandidateUnit, Policy, PolicyView, Write
 from simulinterp.translate.guard import allowed_new_units, max_target_units
-from simulinterp.translate.prompts import PROMPT_STYLES, STOP_STRINGS, build_prompt
+from simulinterp.translate.prompts import LAYOUTS, PROMPT_STYLES, STOP_STRINGS, build_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,11 @@ class TranslatorConfig:
         ban_cjk_in_english: forbid Chinese tokens when the target is English.
         prompt_style: ``few-shot`` (untrained models) or ``plain`` (what adapters trained by
             ``simulinterp train sft`` expect; their ``simulinterp.json`` says which).
+        layout: how the current sentence sits in the prompt (see
+            :data:`simulinterp.translate.prompts.LAYOUTS`): ``sentence`` re-reads the committed
+            target whenever the source grows; ``exchanges`` closes a user/assistant exchange
+            each time a candidate is committed to its end, so a step re-reads only the open
+            stretch of source and what is committed of it.
     """
 
     source_lang: str = "zh"
@@ -61,6 +67,7 @@ class TranslatorConfig:
     max_duty: float = 1.0
     ban_cjk_in_english: bool = True
     prompt_style: str = "few-shot"
+    layout: str = "sentence"
 
     def __post_init__(self) -> None:
         src, tgt = check_pair(self.source_lang, self.target_lang)
@@ -74,17 +81,28 @@ class TranslatorConfig:
             raise ValueError(f"max_duty must be in (0, 1], got {self.max_duty}")
         if self.prompt_style not in PROMPT_STYLES:
             raise ValueError(f"prompt_style must be one of: {', '.join(PROMPT_STYLES)}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of: {', '.join(LAYOUTS)}")
 
 
 @dataclass
 class _Segment:
-    """Per-sentence state (reset at every flush)."""
+    """Per-sentence state (reset at every flush).
+
+    Attributes:
+        exchanges: the ``exchanges`` layout's closed (source stretch, translation) pairs.
+        open_start: where the open stretch of source starts (``exchanges`` layout).
+        open_text: what is committed of the open stretch (``exchanges`` layout).
+    """
 
     source: list[str] = field(default_factory=list)
     committed_units: list[str] = field(default_factory=list)
     committed_text: str = ""
     hypotheses: list[tuple[str, ...]] = field(default_factory=list)
     units_since_write: int = 0
+    exchanges: list[tuple[str, str]] = field(default_factory=list)
+    open_start: int = 0
+    open_text: str = ""
 
 
 class SimultaneousTranslator:
@@ -118,7 +136,7 @@ class SimultaneousTranslator:
         self._segment = _Segment()
         self._segment_index = 0
         if not keep_context or not hasattr(self, "_context"):
-            self._context: list[tuple[str, str]] = []
+            self._context: list[list[tuple[str, str]]] = []  # per earlier sentence
         self._consumed = 0
         self._ca_s = 0.0
         self._next_decision_s = 0.0
@@ -220,7 +238,8 @@ class SimultaneousTranslator:
         action = self.policy.decide(view)
         if not isinstance(action, Write):
             return []
-        return self._commit(units[: action.units], started, final=False)
+        whole = finished and action.units >= len(units)
+        return self._commit(units[: action.units], started, final=False, whole=whole)
 
     def _candidate(self, max_units: int | None) -> tuple[tuple[CandidateUnit, ...], bool]:
         seg, cfg = self._segment, self.config
@@ -251,7 +270,8 @@ class SimultaneousTranslator:
         room = max_target_units(len(seg.source), cfg.source_lang, cfg.target_lang)
         room -= len(seg.committed_units)
         units: tuple[CandidateUnit, ...] = ()
-        if room > 0:
+        untranslated = cfg.layout != "exchanges" or seg.open_start < len(seg.source)
+        if room > 0 and untranslated:
             cont = self._continue(room * _FLUSH_TOKENS_PER_UNIT[cfg.target_lang])
             found = _units_of(cont, cfg.target_lang)
             keep = allowed_new_units(
@@ -262,9 +282,12 @@ class SimultaneousTranslator:
                 cfg.target_lang,
             )
             units = tuple(found[:keep])
-        commits = self._commit(units, started, final=True)
-        source_text = join_units(seg.source, cfg.source_lang)
-        pairs = [*self._context, (source_text, seg.committed_text)]
+        commits = self._commit(units, started, final=True, whole=True)
+        if cfg.layout == "exchanges":
+            sentence = seg.exchanges
+        else:
+            sentence = [(join_units(seg.source, cfg.source_lang), seg.committed_text)]
+        pairs = [*self._context, sentence]
         if len(pairs) > 2 * cfg.context_sentences:
             pairs = pairs[-cfg.context_sentences :] if cfg.context_sentences else []
         self._context = pairs
@@ -277,37 +300,56 @@ class SimultaneousTranslator:
 
     def _continue(self, max_tokens: int) -> Continuation:
         seg, cfg = self._segment, self.config
+        context = [pair for sentence in self._context for pair in sentence]
+        if cfg.layout == "exchanges":
+            context += seg.exchanges
+            source, prefix = seg.source[seg.open_start :], seg.open_text
+        else:
+            source, prefix = seg.source, seg.committed_text
         prompt = build_prompt(
             cfg.source_lang,
             cfg.target_lang,
-            join_units(seg.source, cfg.source_lang),
-            self._context,
+            join_units(source, cfg.source_lang),
+            context,
             cfg.prompt_style,
+            cfg.layout,
         )
         return self.llm.continue_text(
             prompt,
-            seg.committed_text,
+            prefix,
             max_tokens=max(1, max_tokens),
             stop=STOP_STRINGS,
             ban_cjk=cfg.ban_cjk_in_english and cfg.target_lang == "en",
         )
 
     def _commit(
-        self, units: tuple[CandidateUnit, ...], started: float, *, final: bool
+        self, units: tuple[CandidateUnit, ...], started: float, *, final: bool, whole: bool
     ) -> list[TargetCommit]:
-        seg = self._segment
+        """Commit ``units``; ``whole``: they are the candidate to its end (the model had
+        finished), so the ``exchanges`` layout closes the open exchange."""
+        seg, cfg = self._segment, self.config
         now = self._clock()
+        exchanges = cfg.layout == "exchanges"
         text = "".join(u.text for u in units)
-        if not seg.committed_text:
-            text = text.lstrip()
+        if not (seg.open_text if exchanges else seg.committed_text):
+            text = text.lstrip()  # an answer starts without a space
         if not text and not final:
             return []
-        seg.committed_text += text
+        english = cfg.target_lang == "en"
+        # a new exchange's answer starts without a space: put one between words
+        joint = ""
+        if exchanges and english and seg.committed_text and not seg.open_text and text:
+            joint = "" if unicodedata.category(text[0]).startswith("P") else " "
+        seg.committed_text += joint + text
+        seg.open_text += text
         seg.committed_units.extend(u.text.strip() for u in units)
         seg.units_since_write = 0
+        if exchanges and whole:
+            self._close_exchange()
         if not text and not (final and seg.committed_text):
             return []  # an empty final commit only closes a segment that has text
-        if seg.committed_text == text and self.text and self.config.target_lang == "en":
+        text = joint + text
+        if seg.committed_text == text and self.text and english:
             text = " " + text  # a new sentence after an earlier one
         commit = TargetCommit(
             text=text,
@@ -320,10 +362,24 @@ class SimultaneousTranslator:
         self.commits.append(commit)
         return [commit]
 
+    def _close_exchange(self) -> None:
+        """The open stretch of source is translated to its end: it becomes an exchange."""
+        seg = self._segment
+        stretch = join_units(seg.source[seg.open_start :], self.config.source_lang)
+        if seg.open_text:
+            seg.exchanges.append((stretch, seg.open_text))
+        elif seg.exchanges and stretch:  # nothing came of it: it joins the exchange before
+            source, target = seg.exchanges[-1]
+            joined = join_units([source, stretch], self.config.source_lang)
+            seg.exchanges[-1] = (joined, target)
+        seg.open_start, seg.open_text = len(seg.source), ""
+
     def _fit_segment_limit(self) -> int:
         """Cap the segment length so prompt, context and translation fit the context."""
         cfg = self.config
-        base = build_prompt(cfg.source_lang, cfg.target_lang, "", style=cfg.prompt_style)
+        base = build_prompt(
+            cfg.source_lang, cfg.target_lang, "", style=cfg.prompt_style, layout=cfg.layout
+        )
         budget = self.llm.context_tokens - self.llm.count_tokens(base) - 64
         ratio = max_target_units(100, cfg.source_lang, cfg.target_lang) / 100
         target_per_unit = ratio * _FLUSH_TOKENS_PER_UNIT[cfg.target_lang]
