@@ -360,3 +360,43 @@ def test_eval_ctrl_c_scores_the_finished_lines(use_llm, corpus, tmp_path: Path, 
     err = capsys.readouterr().err
     assert f"interrupted: finished instances are in {out}/instances.log" in err
     assert "simulinterp: interrupted" in err
+
+
+def test_eval_docids_keep_the_talk_as_context(use_llm, corpus, tmp_path: Path) -> None:
+    source, reference = corpus
+    docids = _write(tmp_path / "docids.txt", "talk1\t1\ntalk1\t2\ntalk2\t1\n")
+    out = tmp_path / "docs"
+    argv = ["eval", "--source", source, "--reference", reference, "--output", str(out)]
+    built = use_llm()
+    assert main([*argv, "--docids", docids, "--no-offline", "--no-oracle"]) == 0
+    prompts = [prompt for prompt, _, _ in built[-1].calls]
+    second = [p for p in prompts if p.endswith("他很好。<|im_end|>\n<|im_start|>assistant\n")]
+    third = [p for p in prompts if p.endswith("我去公园。<|im_end|>\n<|im_start|>assistant\n")]
+    assert second and all("user\n我们今天。<|im_end|>" in p for p in second)  # same talk
+    assert third and not any("他很好" in p for p in third)  # a new talk starts afresh
+
+
+def test_eval_docids_must_be_line_aligned(use_llm, corpus, tmp_path: Path, capsys) -> None:
+    source, reference = corpus
+    docids = _write(tmp_path / "docids.txt", "talk1\ntalk1\n")
+    argv = ["eval", "--source", source, "--reference", reference, "--output", str(tmp_path / "x")]
+    assert main([*argv, "--docids", docids]) == 2
+    assert "docids.txt has 2 lines but" in capsys.readouterr().err
+
+
+def test_eval_live_reads_units_that_arrived_while_busy_in_one_batch(
+    use_llm, corpus, tmp_path: Path
+) -> None:
+    source, reference = corpus
+    argv = ["eval", "--source", source, "--reference", reference, "--no-offline", "--no-oracle"]
+    calls = []
+    for live in (False, True):
+        built = use_llm()
+        extra = ["--live", "--rate", "1e6"] if live else ["--rate", "1e6"]
+        assert (
+            main([*argv, "--output", str(tmp_path / str(live)), "--policy", "wait-k", *extra]) == 0
+        )
+        calls.append(len(built[-1].calls))
+    # at a million units/s every unit has arrived before the translator is free: one decision per
+    # line (and one flush), against one per unit
+    assert calls[1] < calls[0]

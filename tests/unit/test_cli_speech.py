@@ -204,3 +204,25 @@ def test_speech_in_another_language_is_warned_about(fake_models, tmp_path, monke
     wav = tones(tmp_path / "talk.wav")
     assert main(["interpret", wav, "--from", "en", "--to", "zh"]) == 0
     assert "sounds like 'zh'" in capsys.readouterr().err
+
+
+def test_speech_commands_use_the_direction_defaults(fake_models, tmp_path, monkeypatch):
+    from simulinterp import defaults
+
+    seen = {}
+
+    def record(args, *, realtime):
+        seen.update(model=args.model, policy=args.policy, k=args.k, layout=args.layout)
+        raise SystemExit(0)
+
+    monkeypatch.setattr("simulinterp.cli.interpret.build_session", record)
+    monkeypatch.setitem(
+        defaults.SPEECH, ("en", "zh"), defaults.Defaults("quality", "wait-k", 4, "exchanges")
+    )
+    wav = tones(tmp_path / "talk.wav")
+    with pytest.raises(SystemExit):
+        main(["interpret", wav, "--from", "en", "--to", "zh"])
+    assert seen == {"model": "quality", "policy": "wait-k", "k": 4, "layout": "exchanges"}
+    with pytest.raises(SystemExit):
+        main(["interpret", wav, "--from", "en", "--to", "zh", "--model", "fast", "--k", "2"])
+    assert seen == {"model": "fast", "policy": "wait-k", "k": 2, "layout": "exchanges"}

@@ -17,7 +17,7 @@ from simulinterp.llm.factory import BACKENDS, ModelConfig, build_backend
 from simulinterp.llm.models import ModelNotFoundError, cache_dir
 from simulinterp.policy import POLICIES, Policy, make_policy
 from simulinterp.translate import TranslatorConfig
-from simulinterp.translate.prompts import PROMPT_STYLES
+from simulinterp.translate.prompts import LAYOUTS, PROMPT_STYLES
 
 EXIT_USAGE = 2
 
@@ -47,13 +47,15 @@ def add_policy(parser: argparse.ArgumentParser, default: str | None = "clause") 
     group.add_argument("--max-wait", type=int, help="clause: most units without a commit (0: none)")
 
 
-def add_model(parser: argparse.ArgumentParser) -> None:
+def add_model(parser: argparse.ArgumentParser, default: str | None = "fast") -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--backend", default="llamacpp", choices=BACKENDS)
+    chosen = default or "per direction, from bench/quality.py (see the README)"
     group.add_argument(
         "--model",
-        default="default",
-        help="packaged preset (default: Qwen2.5 0.5B; quality: 1.5B) or a path (GGUF / checkpoint)",
+        default=default,
+        help="packaged preset (fast: Qwen2.5 0.5B, also called default; quality: 1.5B) or a "
+        f"path (GGUF / checkpoint); default: {chosen}",
     )
     group.add_argument(
         "--adapter",
@@ -69,6 +71,20 @@ def add_model(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--base-url", help="OpenAI-compatible server (openai backend)")
     group.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
+    group.add_argument(
+        "--layout",
+        choices=list(LAYOUTS),
+        help="prompt layout: sentence (the committed target re-read at each step) or "
+        "exchanges (one exchange per stretch translated to its end: cheaper steps)",
+    )
+    group.add_argument(
+        "--context", type=int, help="earlier sentence pairs of the talk kept in the prompt"
+    )
+    group.add_argument(
+        "--max-duty",
+        type=float,
+        help="largest share of time spent on translation decisions (1: a decision at every unit)",
+    )
 
 
 def direction(args: argparse.Namespace) -> tuple[str, str]:
@@ -99,7 +115,41 @@ def translator_config(args: argparse.Namespace) -> TranslatorConfig:
         style = prompt_style_for(adapter, getattr(args, "prompt_style", "auto"))
     except ValueError as err:
         raise CliError(str(err)) from err
-    return TranslatorConfig(source_lang=src, target_lang=tgt, prompt_style=style)
+    settings = {
+        key: value
+        for key, value in (
+            ("layout", getattr(args, "layout", None)),
+            ("context_sentences", getattr(args, "context", None)),
+            ("max_duty", getattr(args, "max_duty", None)),
+        )
+        if value is not None
+    }
+    try:
+        return TranslatorConfig(source_lang=src, target_lang=tgt, prompt_style=style, **settings)
+    except ValueError as err:
+        raise CliError(str(err)) from err
+
+
+def apply_speech_defaults(args: argparse.Namespace) -> None:
+    """Fill the options left unset with the direction's speech defaults (defaults.py)."""
+    from simulinterp.defaults import speech_defaults
+
+    src, tgt = direction(args)
+    chosen = speech_defaults(src, tgt)
+    if args.model is None:
+        args.model = chosen.model
+    if args.policy is None:
+        args.policy = chosen.policy
+        knob = POLICIES[chosen.policy].knob
+        if knob is not None and getattr(args, knob, None) is None and chosen.knob is not None:
+            setattr(args, knob, chosen.knob)
+    for option, value in (
+        ("layout", chosen.layout),
+        ("context", chosen.context_sentences),
+        ("max_duty", chosen.max_duty),
+    ):
+        if getattr(args, option, None) is None:
+            setattr(args, option, value)
 
 
 def load_backend(args: argparse.Namespace) -> LLMBackend:

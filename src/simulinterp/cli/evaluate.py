@@ -13,6 +13,7 @@ from simulinterp.cli.common import (
     add_direction,
     add_model,
     add_policy,
+    apply_speech_defaults,
     knob_of,
     load_backend,
     policy_from,
@@ -56,8 +57,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--output", required=True, help="output directory")
     add_direction(parser)
-    add_policy(parser)
-    add_model(parser)
+    add_policy(parser, default=None)
+    add_model(parser, default=None)
     parser.add_argument("--sweep", help="comma-separated knob values: one run each, plus curve.png")
     parser.add_argument(
         "--rate",
@@ -66,6 +67,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(default 2.5 English words/s, 4 Chinese characters/s)",
     )
     parser.add_argument("--limit", type=int, help="evaluate only the first N lines")
+    parser.add_argument(
+        "--docids",
+        help="the document of each line (first column, line-aligned, e.g. the TED sets' "
+        "docids.txt): lines of one document are one talk, each seeing the earlier ones as context",
+    )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="units that arrive while the model is still computing are read in one batch "
+        "with one decision, as in a live run (default: a decision at every unit)",
+    )
     parser.add_argument("--no-offline", action="store_true", help="skip offline_BLEU")
     parser.add_argument("--no-oracle", action="store_true", help="skip oracle_AL")
     add_speech_options(parser)
@@ -76,7 +88,10 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.source_type == "speech":
         from simulinterp.cli.evaluate_speech import run_speech_eval
 
+        apply_speech_defaults(args)  # score what interpret does
         return run_speech_eval(args)
+    args.policy = args.policy or "clause"
+    args.model = args.model or "fast"
     config = translator_config(args)
     data = _load_data(args, config.source_lang, config.target_lang)
     knobs = _sweep_values(args)
@@ -96,7 +111,7 @@ def run_eval(args: argparse.Namespace) -> int:
         label = f"{args.policy}" + (
             "" if knob is None else f" {POLICIES[args.policy].knob}={knob:g}"
         )
-        scores = _run(translator, data, rate, where, label)
+        scores = _run(translator, data, rate, where, label, live=args.live)
         scores.update(
             policy=args.policy,
             knob=knob,
@@ -127,7 +142,13 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def _run(
-    translator: SimultaneousTranslator, data: EvalData, rate: float, where: Path, label: str
+    translator: SimultaneousTranslator,
+    data: EvalData,
+    rate: float,
+    where: Path,
+    label: str,
+    *,
+    live: bool = False,
 ) -> dict[str, Any]:
     from rich.progress import Progress
 
@@ -136,7 +157,12 @@ def _run(
         task = bar.add_task(label, total=len(data.sources))
         try:
             scores, _ = evaluate(
-                translator, data, 1.0 / rate, where, lambda n: bar.advance(task, n)
+                translator,
+                data,
+                1.0 / rate,
+                where,
+                lambda n: bar.advance(task, n),
+                scheduled=live,
             )
         except KeyboardInterrupt:
             print(
@@ -156,11 +182,20 @@ def _load_data(args: argparse.Namespace, source_lang: str, target_lang: str) -> 
             f"{args.source} has {len(sources)} lines but {args.reference} has "
             f"{len(references)}; they must be line-aligned"
         )
+    docs = None
+    if args.docids:
+        docs = [line.split("\t")[0].strip() for line in read_text_file(args.docids, "docids")]
+        if len(docs) != len(sources):
+            raise CliError(
+                f"{args.docids} has {len(docs)} lines but {args.source} has {len(sources)}; "
+                "they must be line-aligned"
+            )
     if args.limit:
         sources, references = sources[: args.limit], references[: args.limit]
+        docs = docs[: args.limit] if docs else None
     if not sources:
         raise CliError(f"{args.source} is empty")
-    return EvalData(sources, references, source_lang, target_lang)
+    return EvalData(sources, references, source_lang, target_lang, docs=docs)
 
 
 def _sweep_values(args: argparse.Namespace) -> list[float | None]:

@@ -19,6 +19,7 @@ from simulinterp.cli.common import (
     add_direction,
     add_model,
     add_policy,
+    apply_speech_defaults,
     direction,
     load_backend,
     policy_from,
@@ -44,8 +45,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--list-devices", action="store_true", help="list audio input devices and exit"
     )
     add_direction(parser)
-    add_policy(parser, default="wait-k")
-    add_model(parser)
+    add_policy(parser, default=None)
+    add_model(parser, default=None)
     add_speech_options(parser)
     parser.add_argument("--output", help="folder for the subtitle files (default: beside input)")
     parser.add_argument(
@@ -80,6 +81,7 @@ def run_interpret(args: argparse.Namespace) -> int:
         return 0
     if bool(args.audio) == bool(args.mic):
         raise CliError("give a recording to interpret, or --mic for the microphone (not both)")
+    apply_speech_defaults(args)
     source = _open_source(args)
     session = build_session(args, realtime=args.mic or args.realtime)
     out = _output_base(args)
@@ -194,6 +196,7 @@ def run_speech_demo(args: argparse.Namespace) -> int:
 
     args.source_lang, args.target_lang = "en", "zh"
     args.asr_model, args.asr_step, args.asr_threads = "base", 0.5, 2
+    apply_speech_defaults(args)
     audio = demo_audio()
     folder = Path(args.output or tempfile.mkdtemp(prefix="simulinterp-demo-"))
     folder.mkdir(parents=True, exist_ok=True)

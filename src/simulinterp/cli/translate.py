@@ -64,7 +64,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--fast", action="store_true", help="do not wait for real time")
     demo.add_argument("--output", help="folder for the subtitle files (default: a temp folder)")
     add_policy(demo, default=None)
-    add_model(demo)
+    add_model(demo, default=None)
     demo.set_defaults(run=run_demo, rate=DEFAULT_UNITS_PER_S["zh"])
 
 
@@ -79,13 +79,13 @@ def run_translate(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    if args.policy is None:  # speech: wait-k 3 (bench/s2t); text: clause (bench/t2t)
-        args.policy = "clause" if args.text else "wait-k"
-    if not args.text:
+    if not args.text:  # speech: the defaults of interpret (bench/quality)
         from simulinterp.cli.interpret import run_speech_demo
 
         return run_speech_demo(args)
     args.source_lang, args.target_lang = "zh", "en"
+    args.policy = args.policy or "clause"  # text: bench/t2t
+    args.model = args.model or "fast"
     text = resources.files("simulinterp").joinpath("data/demo_zh.txt").read_text(encoding="utf-8")
     print(
         f"Interpreting a bundled Chinese talk into English at {args.rate:g} characters/s "
