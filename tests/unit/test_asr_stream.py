@@ -57,11 +57,43 @@ def _boundaries(steps: list) -> list[str]:
 
 def test_a_long_silence_ends_the_sentence_and_frees_the_buffer():
     script = [["we", "go", "to"], ["he", "likes", "it"]]  # a 1 s pause after each
-    rec, _ = recognizer(sentence_pause_s=0.8)
+    rec, _ = recognizer(sentence_pause_s=0.8, release_s=0.9)
     steps = run(speak(script), rec)
     assert _boundaries(steps) == ["to", "it"]
     assert not any(w.sentence_end for w in rec.words)  # no punctuation: the pauses decide
     assert rec.buffered_s <= rec.config.preroll_s + 0.2
+
+
+def test_an_ended_sentence_stays_in_the_window_as_context():
+    script = [["we", "go", "to"], ["he", "likes", "it"]]
+    rec, engine = recognizer(sentence_pause_s=0.8, release_s=6.0)
+    steps = run(speak(script), rec)
+    assert _boundaries(steps) == ["to", "it"]
+    assert max(engine.decodes) > 3 * 0.45 + 1.0 + 0.5  # the first words, the pause, the next
+
+
+class CommaWhisper(ToneWhisper):
+    """Writes a comma after "to" (the word before the pause of the test script) when words
+    follow it, as whisper does after a pause it hears as a clause break."""
+
+    def decode(self, encoded, lang, *, prompt="", prefix="", max_new_tokens=64, beam_size=1):
+        result = super().decode(
+            encoded, lang, prompt=prompt, prefix=prefix, max_new_tokens=max_new_tokens
+        )
+        if prefix.endswith(" to") and result.text:
+            return type(result)(" ," + result.text, result.finished, result.avg_logprob)
+        return result
+
+
+@pytest.mark.parametrize(("pause_s", "comma"), [(2.0, True), (0.8, False)])
+def test_punctuation_after_an_ended_sentence_is_dropped(pause_s: float, comma: bool):
+    script = [["we", "go", "to"], ["he", "likes", "it"]]
+    config = RecognizerConfig(lang="en", max_duty=1.0, sentence_pause_s=pause_s)
+    rec = StreamingRecognizer(CommaWhisper(), EnergyVAD(), config)  # type: ignore[arg-type]
+    run(speak(script), rec)
+    texts = [w.text for w in rec.words]
+    assert ("," in texts) is comma
+    assert [t for t in texts if t != ","] == ["we", "go", "to", "he", "likes", "it"]
 
 
 def test_a_short_pause_keeps_the_sentence_open_with_the_words_before_it_in_the_window():

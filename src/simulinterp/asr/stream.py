@@ -8,8 +8,10 @@ pause, the utterance is decoded once more and everything left is committed. A pa
 sentence end by itself: the utterance stays open, and when the speaker goes on, the next
 window holds the words before the pause (as the forced prefix) and the pause, so whisper's own
 punctuation after them ("," or ".") decides, and casing continues. Only a long silence
-(``sentence_pause_s``) or sentence punctuation ends the sentence; the utterance's audio is then
-dropped, and long utterances are trimmed after early committed words, so buffers stay short.
+(``sentence_pause_s``) or sentence punctuation ends the sentence. Even then the words before
+stay in the window as context for what follows (recognition is markedly better with them); the
+audio is dropped only after ``release_s`` of silence, and long utterances are trimmed after
+early committed words, so buffers stay short.
 
 The step adapts to the machine: the next decode waits until the last decode's cost is at most
 ``max_duty`` of the audio since, which keeps the recognizer's real-time factor bounded.
@@ -73,7 +75,8 @@ class RecognizerConfig:
             end if there is one; found by aligning the committed words to the audio), so
             windows stay short in long speech.
         sentence_pause_s: silence after which the sentence ends even without punctuation,
-            seconds from the end of speech. Shorter pauses keep the utterance open.
+            seconds from the end of speech. Shorter pauses leave it open.
+        release_s: silence after which the audio before it is dropped (no longer context).
         endpoint_beam: beam size of the decode at each pause (where the words left are
             committed at once, with no later hypothesis to correct them); 1 is greedy.
         detect_language: warn when the speech sounds like another language than ``lang``.
@@ -88,8 +91,9 @@ class RecognizerConfig:
     preroll_s: float = 0.5
     context_chars: int = 120
     trim_s: float = 4.0
-    sentence_pause_s: float = 2.0
-    endpoint_beam: int = 1
+    sentence_pause_s: float = 1.2
+    release_s: float = 6.0
+    endpoint_beam: int = 5
     detect_language: bool = True
     vad: VadConfig = field(default_factory=VadConfig)
 
@@ -101,6 +105,8 @@ class RecognizerConfig:
             raise ValueError("pad_s, preroll_s and context_chars must not be negative")
         if self.sentence_pause_s <= 0 or self.endpoint_beam < 1:
             raise ValueError("sentence_pause_s > 0 and endpoint_beam >= 1 are required")
+        if self.release_s < self.sentence_pause_s:
+            raise ValueError("release_s must be at least sentence_pause_s")
 
 
 @dataclass
@@ -109,12 +115,19 @@ class _Utterance:
 
     Attributes:
         paused_s: where the speaker paused (the VAD's end of speech), while they are silent.
+        sentence_closed: a long pause ended the sentence after the committed words; the
+            punctuation whisper writes after them when speech resumes is then dropped.
+        run_start_s: where the current stretch of speech began (after the last pause).
+        run_index: how many committed units came before it (their times are the pauses').
     """
 
     start_s: float
     committed: list[str] = field(default_factory=list)
     last_commit_s: float = 0.0
     paused_s: float | None = None
+    sentence_closed: bool = False
+    run_start_s: float = 0.0
+    run_index: int = 0
 
 
 class StreamingRecognizer:
@@ -198,8 +211,11 @@ class StreamingRecognizer:
                 committed += self._endpoint(event.end_s, at, started)
         utt = self._utterance
         if utt is not None and utt.paused_s is not None:
-            if self.audio_s - utt.paused_s >= self.config.sentence_pause_s:
-                self._close()
+            silence = self.audio_s - utt.paused_s
+            if silence >= self.config.sentence_pause_s:
+                self._end_sentence(utt)
+            if silence >= self.config.release_s:
+                self._release()
         elif utt is not None and self.audio_s >= self._next_decode_s:
             committed += self._partial(at, started)
         self.compute_s += self._clock() - started
@@ -220,7 +236,8 @@ class StreamingRecognizer:
         words = []
         if self._utterance.paused_s is None:
             words = self._endpoint(self.audio_s, at, started)
-        self._close()
+        self._end_sentence(self._utterance)
+        self._release()
         self.compute_s += self._clock() - started
         final = self._transcript(words)
         return Transcript(
@@ -243,12 +260,13 @@ class StreamingRecognizer:
             if utt.paused_s is not None:  # the speaker goes on after a short pause
                 utt.paused_s = None
                 utt.last_commit_s = max(utt.last_commit_s, start_s)
+                utt.run_start_s, utt.run_index = start_s, len(utt.committed)
                 self._agreement.reset()
                 self._next_decode_s = max(start_s, self.audio_s) + self.config.step_s
             return
         start = max(start_s, self._buffer_start_s)
         self._drop_before(start)
-        self._utterance = _Utterance(start_s=start, last_commit_s=start)
+        self._utterance = _Utterance(start_s=start, last_commit_s=start, run_start_s=start)
         self._agreement.reset()
         self._next_decode_s = start + self.config.step_s
 
@@ -296,6 +314,7 @@ class StreamingRecognizer:
         logger.debug("trimming the utterance at %.2f s after %r", cut_s, head[-1])
         self._remember(head)
         utt.committed = utt.committed[len(head) :]
+        utt.run_index = max(0, utt.run_index - len(head))
         utt.start_s = cut_s
         self._drop_before(cut_s)
 
@@ -327,13 +346,19 @@ class StreamingRecognizer:
         self._agreement.reset()
         return words
 
-    def _close(self) -> None:
-        """A long silence (or the end of the audio): the sentence ends, the audio goes."""
+    def _end_sentence(self, utt: _Utterance) -> None:
+        """A long silence (or the end of the audio) ends the sentence of the words sent."""
+        if utt.sentence_closed or not utt.committed:
+            return
+        utt.sentence_closed = True
+        if self.words and not self.words[-1].sentence_end:
+            self._boundary = True
+
+    def _release(self) -> None:
+        """Silence long enough that what came before is no context: drop the audio."""
         utt = self._utterance
         if utt is None:
             return
-        if self.words and utt.committed and not self.words[-1].sentence_end:
-            self._boundary = True  # the silence ends the sentence of words already sent
         end_s = utt.paused_s if utt.paused_s is not None else self.audio_s
         self._remember(utt.committed)
         self._utterance = None
@@ -396,12 +421,23 @@ class StreamingRecognizer:
         end_s: float,
         committed_s: float,
     ) -> list[SourceWord]:
+        if utt.sentence_closed:
+            # the sentence was ended by the pause: whisper's "." or "," after it is not a unit
+            skip = 0
+            while skip < len(units) and not comparable(units[skip]):
+                skip += 1
+            utt.committed.extend(units[:skip])
+            units = units[skip:]
+            if units:
+                utt.sentence_closed = False
         if not units:
             return []
         floor = self.words[-1].end_s if self.words else 0.0
         times = [
             (max(a, floor), max(b, floor))
-            for a, b in _unit_times(utt.committed, units, utt.start_s, end_s)
+            for a, b in _unit_times(
+                utt.committed[utt.run_index :], units, max(utt.run_start_s, utt.start_s), end_s
+            )
         ]
         words = []
         for unit, (start, end) in zip(units, times, strict=True):
