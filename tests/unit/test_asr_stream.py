@@ -314,3 +314,19 @@ def test_unit_ends_follow_the_aligned_words():
     assert _unit_ends(["数", "据", "，", "很", "好"], words) == [0.5, 0.5, 0.6, 1.2, 1.2]
     assert _unit_ends(["go", "home."], [(" go", 0, 0.4), (" home.", 0.4, 0.9)]) == [0.4, 0.9]
     assert _unit_ends(["a"], []) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "units"),
+    [
+        ("the ____________ morning", "en", ["the", "morning"]),
+        ("♪ ♪ la la ♪", "en", ["la", "la"]),
+        ("and then---- we went", "en", ["and", "then", "we", "went"]),
+        ("[MUSIC] hello (applause)", "en", ["hello"]),
+        ("(he said) hello", "en", ["(he", "said)", "hello"]),
+        ("好的______我们", "zh", ["好", "的", "我", "们"]),
+        ("well... so", "en", ["well...", "so"]),
+    ],
+)
+def test_symbol_runs_are_not_words(text: str, lang: str, units: list[str]) -> None:
+    assert units_of(text, lang) == units

@@ -10,6 +10,11 @@ _ZH_PUNCT = {",": "，", "?": "？", "!": "！", ":": "：", ";": "；"}
 _ASCII_PUNCT = {v: k for k, v in _ZH_PUNCT.items()}
 _STRAY_G = re.compile(r"(?<=[\u3400-\u9fff])\uff27(?=[\u3400-\u9fff]|$)")
 _CJK_BEFORE_DOT = re.compile(r"(?<=[\u3400-\u9fff])\.")
+_GARBAGE = re.compile(
+    r"\[[^\]]*\]|\((?:music|applause|laughter|silence|inaudible|noise)\)"
+    r"|_{2,}|-{3,}|\.{4,}|[♪♫♬*#~^|<>\[\]{}]+",
+    re.IGNORECASE,
+)
 
 
 def to_simplified(text: str) -> str:
@@ -31,8 +36,10 @@ def normalize(text: str, lang: str) -> str:
     """Clean one piece of recognized text for the translator.
 
     Chinese: simplified characters, full-width punctuation, no spaces between characters.
-    English: collapsed whitespace.
+    English: collapsed whitespace. Both: no runs of underscores, dashes, music notes or other
+    symbols, which whisper writes for silence, music or reverberation where no word was said.
     """
+    text = _GARBAGE.sub(" ", text)
     if lang == "zh":
         text = to_simplified(text)
         text = _CJK_BEFORE_DOT.sub("。", text)
