@@ -52,7 +52,9 @@ def test_english_is_recognized_while_it_is_spoken(whisper, vad, shared_data):
     text = " ".join(w.text for w in rec.words)
     assert asr_error([text], [JFK_TEXT], "en") <= 0.25, text
     assert rec.words[0].audio_s < 4.0  # the first words come long before the 11 s clip ends
-    assert sum(w.sentence_end for w in rec.words) >= 1
+    # JFK pauses for about a second twice inside the sentence: neither pause ends it
+    assert not any(w.sentence_end for w in rec.words[:-1]), text
+    assert "ask not" in text.lower(), text
     assert [w.audio_s for w in rec.words] == sorted(w.audio_s for w in rec.words)
 
 

@@ -110,6 +110,18 @@ def packaged_files(preset: str = "base") -> dict[str, bytes]:
     return files
 
 
+_MAX_TEXT_TOKENS = 448  # whisper's decoder context
+
+
+def _max_length(prompt_tokens: int, prefix_tokens: int, new_tokens: int) -> int:
+    """CTranslate2's ``max_length`` that lets whisper write ``new_tokens`` after the forced
+    prefix. As in OpenAI's decoder, it generates at most half of ``max_length`` (the forced
+    prefix counts as generated) and the whole sequence stays within ``max_length``; a plain
+    ``prompt + prefix + new`` would cut long prefixes' continuations short."""
+    wanted = prefix_tokens + new_tokens
+    return min(_MAX_TEXT_TOKENS, max(prompt_tokens + wanted, 2 * wanted))
+
+
 class WhisperEngine:
     """A loaded whisper model, shared by every recognizer session.
 
@@ -204,11 +216,14 @@ class WhisperEngine:
             sequence = [tok.sot_prev, *tok.encode(" " + prompt.strip())[-200:]]
         sequence += [*tok.sot_sequence, tok.no_timestamps]
         prefix_ids = tok.encode(prefix) if prefix else []
+        max_new_tokens = min(max_new_tokens, _MAX_TEXT_TOKENS // 2 - len(prefix_ids))
+        if max_new_tokens < 1:
+            return Decoded(text="", finished=False, avg_logprob=0.0)
         result = self._model.model.generate(
             encoded,
             [sequence + prefix_ids],
             beam_size=beam_size,
-            max_length=len(sequence) + len(prefix_ids) + max_new_tokens,
+            max_length=_max_length(len(sequence), len(prefix_ids), max_new_tokens),
             return_scores=True,
             suppress_blank=not prefix,
         )[0]
@@ -217,8 +232,8 @@ class WhisperEngine:
             ids = ids[len(prefix_ids) :]  # the result repeats the forced prefix
         finished = len(ids) < max_new_tokens
         text = tok.decode([i for i in ids if i < tok.eot])
-        n = max(1, len(ids))
-        return Decoded(text=text, finished=finished, avg_logprob=float(result.scores[0]) / n)
+        # CTranslate2's score is already the mean log-probability of the generated tokens
+        return Decoded(text=text, finished=finished, avg_logprob=float(result.scores[0]))
 
     def word_times(
         self, encoded: Any, lang: str, text: str, audio_s: float
