@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulinterp.asr.onnx_whisper import _CachedStep, offline_windows
+from simulinterp.asr.onnx_whisper import _CachedStep, offline_windows, prompt_tokens
 from simulinterp.asr.search import search
 from simulinterp.audio.io import SAMPLE_RATE
 
@@ -90,3 +90,12 @@ def test_long_audio_is_cut_at_the_quiet_moment_near_each_window_end():
     assert all(end - start <= 28 * SAMPLE_RATE for start, end in windows)
     for (_, end), at in zip(windows, quiet, strict=False):
         assert at <= end <= at + SAMPLE_RATE // 5
+
+
+@pytest.mark.parametrize(
+    ("n", "room", "kept"), [(5, 100, 5), (300, 400, 200), (50, 10, 10), (50, 0, 0), (50, -3, 0)]
+)
+def test_the_prompt_keeps_its_most_recent_tokens_that_fit(n: int, room: int, kept: int):
+    tokens = list(range(n))
+    expected = tokens[n - kept :] if kept else []
+    assert prompt_tokens(tokens, room) == expected
