@@ -25,8 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulinterp.llm.models import cache_dir
-from simulinterp.packaged import ModelNotFoundError, file_sha256
+from simulinterp.packaged import ModelNotFoundError, cache_dir, file_sha256
 
 logger = logging.getLogger(__name__)
 

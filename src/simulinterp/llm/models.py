@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulinterp.packaged import ModelNotFoundError, package_dir, pip_line
+from simulinterp.packaged import ModelNotFoundError, cache_dir, package_dir, pip_line
 
 logger = logging.getLogger(__name__)
 
@@ -70,12 +70,6 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
     ),
 }
-
-
-def cache_dir() -> Path:
-    """Where joined models live: ``$SIMULINTERP_CACHE`` or ``~/.cache/simulinterp``."""
-    root = os.environ.get("SIMULINTERP_CACHE") or Path.home() / ".cache" / "simulinterp"
-    return Path(root) / "models"
 
 
 def part_paths(model: PackagedModel) -> list[Path]:
