@@ -68,9 +68,11 @@ def clips(lang: str, limit: int) -> list[tuple[Path, str, str]]:
     return out
 
 
-def stream_asr(engine: SpeechModel, vad: SileroVAD, path: Path, lang: str) -> tuple[list, float]:
+def stream_asr(
+    engine: SpeechModel, vad: SileroVAD, path: Path, lang: str, duty: float = 0.2
+) -> tuple[list, float]:
     """Committed words of one clip on the computation-aware clock, and the computation."""
-    rec = StreamingRecognizer(engine, vad, RecognizerConfig(lang=lang))
+    rec = StreamingRecognizer(engine, vad, RecognizerConfig(lang=lang, max_duty=duty))
     ca = 0.0
     for chunk in FileSource(str(path)):
         rec.insert_audio(chunk.samples)
@@ -121,7 +123,9 @@ def commit_lags(words: list, ends: list[tuple[str, float]]) -> list[float]:
     return lags
 
 
-def asr_part(engines: list[str], limit: int, langs: tuple[str, ...] = ("en", "zh")) -> list[dict]:
+def asr_part(
+    engines: list[str], limit: int, langs: tuple[str, ...] = ("en", "zh"), duty: float = 0.2
+) -> list[dict]:
     vad = SileroVAD()
     rows = []
     for name in engines:
@@ -131,7 +135,7 @@ def asr_part(engines: list[str], limit: int, langs: tuple[str, ...] = ("en", "zh
                 continue
             hyps, offline, refs, lags, compute, duration = [], [], [], [], 0.0, 0.0
             for path, transcript, _ in clips(lang, limit):
-                words, spent = stream_asr(engine, vad, path, lang)
+                words, spent = stream_asr(engine, vad, path, lang, duty)
                 joiner = " " if lang == "en" else ""
                 hyps.append(joiner.join(w.text for w in words))
                 refs.append(transcript)
@@ -144,6 +148,7 @@ def asr_part(engines: list[str], limit: int, langs: tuple[str, ...] = ("en", "zh
             row = {
                 "engine": name,
                 "lang": lang,
+                "duty": duty,
                 "clips": len(refs),
                 "audio_s": round(duration, 1),
                 "RTF": round(compute / duration, 3),
@@ -275,6 +280,9 @@ def main() -> int:
     )
     parser.add_argument("--limit", type=int, default=12, help="clips per speech set")
     parser.add_argument("--langs", default="en,zh", help="ASR part: source languages")
+    parser.add_argument(
+        "--duty", type=float, default=0.2, help="ASR part: the recognizer's max_duty"
+    )
     parser.add_argument("--policies", default="clause:0,wait-k:5", help="S2T policy:knob list")
     parser.add_argument("--output", default="runs/s2t")
     args = parser.parse_args()
@@ -286,7 +294,8 @@ def main() -> int:
     if args.part == "findings":
         summary["findings"] = findings_part(args.engines.split(",")[0])
     if args.part in ("asr", "both"):
-        summary["asr"] = asr_part(args.engines.split(","), args.limit, tuple(args.langs.split(",")))
+        langs = tuple(args.langs.split(","))
+        summary["asr"] = asr_part(args.engines.split(","), args.limit, langs, args.duty)
     if args.part in ("s2t", "both"):
         summary["s2t"] = s2t_part(args.limit, args.policies.split(","), output)
     (output / "summary.json").write_text(json.dumps(summary, indent=2))
