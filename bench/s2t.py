@@ -15,6 +15,7 @@ LAAL against the cascade's length) and the whole pipeline's RTF.
 
     python bench/s2t.py --output runs/s2t            # everything (about 15 minutes)
     python bench/s2t.py --part asr --engines base,tiny.en
+    python bench/s2t.py --part asr --engines base,small   # after: simulinterp install whisper-small
 
 Nothing else may run on the CPU meanwhile: the computation-aware figures measure this machine.
 """
@@ -32,6 +33,8 @@ import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 from simulinterp.asr.agreement import comparable
+from simulinterp.asr.base import SpeechModel
+from simulinterp.asr.models import load_speech_model
 from simulinterp.asr.stream import RecognizerConfig, StreamingRecognizer
 from simulinterp.asr.text import normalize
 from simulinterp.asr.vad import SileroVAD
@@ -65,9 +68,11 @@ def clips(lang: str, limit: int) -> list[tuple[Path, str, str]]:
     return out
 
 
-def stream_asr(engine: WhisperEngine, vad: SileroVAD, path: Path, lang: str) -> tuple[list, float]:
+def stream_asr(
+    engine: SpeechModel, vad: SileroVAD, path: Path, lang: str, duty: float = 0.2
+) -> tuple[list, float]:
     """Committed words of one clip on the computation-aware clock, and the computation."""
-    rec = StreamingRecognizer(engine, vad, RecognizerConfig(lang=lang))
+    rec = StreamingRecognizer(engine, vad, RecognizerConfig(lang=lang, max_duty=duty))
     ca = 0.0
     for chunk in FileSource(str(path)):
         rec.insert_audio(chunk.samples)
@@ -81,10 +86,17 @@ def stream_asr(engine: WhisperEngine, vad: SileroVAD, path: Path, lang: str) -> 
     return rec.words, rec.compute_s
 
 
-def offline_word_ends(engine: WhisperEngine, path: Path, lang: str) -> list[tuple[str, float]]:
+def offline_word_ends(engine: SpeechModel, path: Path, lang: str) -> list[tuple[str, float]]:
     """(unit, end_s) from the model's own offline pass with word timestamps (30 s windows,
     beam 5, the whole clip at hand: the model's best, used for lags and the offline WER)."""
     audio = load_file(str(path))
+    if not isinstance(engine, WhisperEngine):  # the ONNX engine aligns its own offline text
+        words = engine.transcribe_words(audio, lang)  # type: ignore[attr-defined]
+        return [
+            (unit, end)
+            for word, _, end in words
+            for unit in split_units(normalize(word, lang), lang)
+        ]
     segments, _ = engine._model.transcribe(  # noqa: SLF001 - a bench may reach inside
         audio,
         language=lang,
@@ -111,17 +123,19 @@ def commit_lags(words: list, ends: list[tuple[str, float]]) -> list[float]:
     return lags
 
 
-def asr_part(engines: list[str], limit: int, langs: tuple[str, ...] = ("en", "zh")) -> list[dict]:
+def asr_part(
+    engines: list[str], limit: int, langs: tuple[str, ...] = ("en", "zh"), duty: float = 0.2
+) -> list[dict]:
     vad = SileroVAD()
     rows = []
     for name in engines:
-        engine = WhisperEngine(name)
+        engine = load_speech_model(name)
         for lang in langs:
             if lang not in engine.languages:
                 continue
             hyps, offline, refs, lags, compute, duration = [], [], [], [], 0.0, 0.0
             for path, transcript, _ in clips(lang, limit):
-                words, spent = stream_asr(engine, vad, path, lang)
+                words, spent = stream_asr(engine, vad, path, lang, duty)
                 joiner = " " if lang == "en" else ""
                 hyps.append(joiner.join(w.text for w in words))
                 refs.append(transcript)
@@ -134,6 +148,7 @@ def asr_part(engines: list[str], limit: int, langs: tuple[str, ...] = ("en", "zh
             row = {
                 "engine": name,
                 "lang": lang,
+                "duty": duty,
                 "clips": len(refs),
                 "audio_s": round(duration, 1),
                 "RTF": round(compute / duration, 3),
@@ -144,6 +159,36 @@ def asr_part(engines: list[str], limit: int, langs: tuple[str, ...] = ("en", "zh
             }
             print(json.dumps(row), flush=True)
             rows.append(row)
+    return rows
+
+
+def timing_part(engines: list[str], repeats: int = 5) -> list[dict]:
+    """Per engine, the median time of encoding a 5 s window (plus the default 1.5 s of
+    silence) and of a greedy decode capped at 20 tokens (on the 11 s JFK clip, which holds
+    more than 20)."""
+    audio = load_file(str(SPEECH / "speech_en_misc/audio/whisper_jfk.flac"))
+    rows = []
+    for name in engines:
+        engine = load_speech_model(name)
+        encode_s, decode_s = [], []
+        engine.encode(audio[: 5 * 16000])  # warm up
+        whole = engine.encode(audio)
+        for _ in range(repeats):
+            started = time.perf_counter()
+            engine.encode(audio[: 5 * 16000])
+            encode_s.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            decoded = engine.decode(whole, "en", max_new_tokens=20)
+            decode_s.append(time.perf_counter() - started)
+        row = {
+            "engine": name,
+            "encode_5s_ms": round(1000 * statistics.median(encode_s)),
+            "decode_20_tokens_ms": round(1000 * statistics.median(decode_s)),
+            "tokens": len(engine.tokenizer("en").encode(decoded.text)),  # type: ignore[attr-defined]
+            "finished": decoded.finished,
+        }
+        print(json.dumps(row), flush=True)
+        rows.append(row)
     return rows
 
 
@@ -159,7 +204,7 @@ FINDINGS_CLIPS = [
 
 def findings_part(engine_name: str) -> list[dict]:
     """Per clip, the six clips on which FINDINGS measured the naive and peer systems."""
-    engine, vad = WhisperEngine(engine_name), SileroVAD()
+    engine, vad = load_speech_model(engine_name), SileroVAD()
     rows = []
     for relative, lang in FINDINGS_CLIPS:
         path = SPEECH / relative
@@ -227,20 +272,30 @@ def s2t_part(limit: int, policies: list[str], output: Path) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=["asr", "s2t", "both", "findings"], default="both")
-    parser.add_argument("--engines", default="base", help="ASR presets to compare (base,tiny.en)")
+    parser.add_argument(
+        "--part", choices=["asr", "s2t", "both", "findings", "timing"], default="both"
+    )
+    parser.add_argument(
+        "--engines", default="base", help="ASR presets to compare (base,small,tiny.en)"
+    )
     parser.add_argument("--limit", type=int, default=12, help="clips per speech set")
     parser.add_argument("--langs", default="en,zh", help="ASR part: source languages")
+    parser.add_argument(
+        "--duty", type=float, default=0.2, help="ASR part: the recognizer's max_duty"
+    )
     parser.add_argument("--policies", default="clause:0,wait-k:5", help="S2T policy:knob list")
     parser.add_argument("--output", default="runs/s2t")
     args = parser.parse_args()
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     summary: dict = {}
+    if args.part == "timing":
+        summary["timing"] = timing_part(args.engines.split(","))
     if args.part == "findings":
         summary["findings"] = findings_part(args.engines.split(",")[0])
     if args.part in ("asr", "both"):
-        summary["asr"] = asr_part(args.engines.split(","), args.limit, tuple(args.langs.split(",")))
+        langs = tuple(args.langs.split(","))
+        summary["asr"] = asr_part(args.engines.split(","), args.limit, langs, args.duty)
     if args.part in ("s2t", "both"):
         summary["s2t"] = s2t_part(args.limit, args.policies.split(","), output)
     (output / "summary.json").write_text(json.dumps(summary, indent=2))

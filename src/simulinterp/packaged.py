@@ -3,18 +3,27 @@
 Every model of the default install comes from a PyPI wheel (the LLM, whisper and the VAD), so
 the three loaders share these helpers: locate a distribution's folder with
 ``importlib.util.find_spec`` (which does not import it), and report a missing part with the pip
-command that installs it. Nothing here ever downloads anything.
+command that installs it; ``cache_dir`` is where prepared models are kept. Nothing here ever
+downloads anything.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 from pathlib import Path
 
 
 class ModelNotFoundError(FileNotFoundError):
     """A packaged model part is not installed, or a model path does not exist."""
+
+
+def cache_dir() -> Path:
+    """Where prepared models live (joined GGUFs, installed extras):
+    ``$SIMULINTERP_CACHE/models`` or ``~/.cache/simulinterp/models``."""
+    root = os.environ.get("SIMULINTERP_CACHE") or Path.home() / ".cache" / "simulinterp"
+    return Path(root) / "models"
 
 
 def package_dir(dist: str, folder: str = "") -> Path | None:

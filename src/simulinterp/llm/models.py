@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulinterp.packaged import ModelNotFoundError, package_dir, pip_line
+from simulinterp.packaged import ModelNotFoundError, cache_dir, package_dir, pip_line
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +87,6 @@ def preset_name(name: str) -> str | None:
     """The preset ``name`` refers to (``default`` is ``fast``), or ``None`` for a path."""
     name = PRESET_ALIASES.get(name, name)
     return name if name in PACKAGED_MODELS else None
-
-
-def cache_dir() -> Path:
-    """Where joined models live: ``$SIMULINTERP_CACHE`` or ``~/.cache/simulinterp``."""
-    root = os.environ.get("SIMULINTERP_CACHE") or Path.home() / ".cache" / "simulinterp"
-    return Path(root) / "models"
 
 
 def part_paths(model: PackagedModel) -> list[Path]:
