@@ -608,3 +608,26 @@ def test_few_shot_examples_follow_the_layout() -> None:
     assert "user\n虽然天气很冷，<|im_end|>" in exchanges
     with pytest.raises(ValueError, match="layout"):
         TranslatorConfig(layout="chat")
+
+
+def test_a_chinese_candidate_cut_by_the_token_limit_keeps_its_last_character() -> None:
+    script = "你的国家能为你做什么，而你能为你的国家做什么。" * 2
+    llm = DictionaryLLM(target_lang="zh", script=script)
+    config = TranslatorConfig("en", "zh", max_step_tokens=12)
+    translator = SimultaneousTranslator(llm, Confidence(threshold=-5.0), config)
+    for i, word in enumerate("ask not what your country".split()):
+        commits = translator.feed(SourceUnit(word, i, arrival_s=0.4 * i), decide=i == 4)
+    # five words read: the candidate may hold what they need (23 tokens, one per character
+    # here), and every character of it is whole
+    budget = max_target_units(5, "en", "zh")
+    assert "".join(c.text for c in commits) == script[:budget]
+
+
+@pytest.mark.parametrize(
+    ("unit", "lang", "may"),
+    [("home", "en", True), ("么", "zh", False), ("NASA", "zh", True), ("\ufffd", "zh", True)],
+)
+def test_which_last_units_a_next_token_could_extend(unit: str, lang: str, may: bool) -> None:
+    from simulinterp.translate.translator import _may_continue
+
+    assert _may_continue(unit, lang) is may

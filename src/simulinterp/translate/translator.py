@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from simulinterp.events import SourceUnit, TargetCommit
-from simulinterp.lang import check_pair, is_clause_end, join_units, unit_spans
+from simulinterp.lang import check_pair, has_cjk, is_clause_end, join_units, unit_spans
 from simulinterp.llm.base import Continuation, LLMBackend
 from simulinterp.policy.base import CandidateUnit, Policy, PolicyView, Write
 from simulinterp.translate.guard import allowed_new_units, max_target_units
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 _TOKENS_PER_UNIT = {"en": 2, "zh": 1}
 _FLUSH_TOKENS_PER_UNIT = {"en": 3, "zh": 2}
 _SOURCE_TOKENS_PER_UNIT = 2  # generous: an English word or a Chinese character
+_MAX_STEP_TOKENS = 64  # the longest candidate of a policy that sets no bound (a clause)
 
 
 @dataclass(frozen=True)
@@ -243,16 +244,18 @@ class SimultaneousTranslator:
 
     def _candidate(self, max_units: int | None) -> tuple[tuple[CandidateUnit, ...], bool]:
         seg, cfg = self._segment, self.config
+        per_unit = _TOKENS_PER_UNIT[cfg.target_lang]
         if max_units is None:
-            max_tokens = cfg.max_step_tokens
+            # room for what the source read since the last commit may need (a whole clause)
+            owed = max_target_units(seg.units_since_write, cfg.source_lang, cfg.target_lang)
+            max_tokens = min(max(cfg.max_step_tokens, owed * per_unit), _MAX_STEP_TOKENS)
         else:
-            wanted = max_units * _TOKENS_PER_UNIT[cfg.target_lang] + 1
-            max_tokens = min(cfg.max_step_tokens, wanted)
+            max_tokens = min(cfg.max_step_tokens, max_units * per_unit + 1)
         cont = self._continue(max_tokens)
         units = _units_of(cont, cfg.target_lang)
-        if not cont.finished and units:
+        if not cont.finished and units and _may_continue(units[-1].text, cfg.target_lang):
             units = units[:-1]  # the last unit may be cut mid-word
-        elif units:
+        elif units and cont.finished:
             units = _open_ended(units)
         keep = allowed_new_units(
             seg.committed_units,
@@ -390,6 +393,12 @@ class SimultaneousTranslator:
                 f"the model's context ({self.llm.context_tokens} tokens) cannot hold the prompt"
             )
         return min(cfg.max_segment_units, fitted)
+
+
+def _may_continue(unit: str, lang: str) -> bool:
+    """Whether the next token could still extend ``unit``: an English word or a Latin run may
+    go on, a Chinese character is whole (unless its bytes were cut)."""
+    return lang == "en" or "\ufffd" in unit or not has_cjk(unit)
 
 
 def _open_ended(units: list[CandidateUnit]) -> list[CandidateUnit]:

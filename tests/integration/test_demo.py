@@ -1,0 +1,39 @@
+"""``simulinterp demo`` as a new user runs it: the bundled JFK clip, with the packaged defaults,
+comes out as one faithful Chinese sentence."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from simulinterp.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_demo_interprets_jfk_as_one_faithful_sentence(tmp_path: Path, monkeypatch, capsys):
+    from simulinterp.defaults import speech_defaults
+    from simulinterp.llm.models import ModelNotFoundError, ensure_model
+
+    try:
+        ensure_model(speech_defaults("en", "zh").model)
+    except ModelNotFoundError as err:
+        pytest.skip(f"the demo's default model is not installed: {err}")
+    monkeypatch.setenv("SIMULINTERP_NATIVE_LOGS", "stderr")
+    assert main(["demo", "--fast", "--output", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "jfk_inaugural_en.zh.json").read_text(encoding="utf-8"))
+    heard = doc["transcript"].lower()
+    assert "ask not what your country can do for you" in heard, heard
+    translation = doc["translation"]
+    printed = capsys.readouterr().out
+    assert translation in printed
+    # one sentence: the two pauses inside it end nothing
+    assert len({c["segment"] for c in doc["commits"]}) == 1, doc["commits"]
+    assert len(doc["segments"]) == 1
+    # faithful: the fellow Americans, and the country twice (what it can do, what you can do)
+    assert "美国" in translation, translation
+    assert translation.count("国家") >= 2, translation
+    assert not re.search("[A-Za-z]", translation), translation  # nothing left in English
