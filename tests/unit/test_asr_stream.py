@@ -30,6 +30,7 @@ def run(audio: np.ndarray, rec: StreamingRecognizer, chunk: int = CHUNK) -> list
 
 def recognizer(**kwargs) -> tuple[StreamingRecognizer, ToneWhisper]:
     engine = ToneWhisper()
+    kwargs.setdefault("pause_comma", False)  # words only, unless a test asks for commas
     config = RecognizerConfig(lang="en", max_duty=1.0, **kwargs)
     return StreamingRecognizer(engine, EnergyVAD(), config), engine  # type: ignore[arg-type]
 
@@ -330,3 +331,23 @@ def test_unit_ends_follow_the_aligned_words():
 )
 def test_symbol_runs_are_not_words(text: str, lang: str, units: list[str]) -> None:
     assert units_of(text, lang) == units
+
+
+@pytest.mark.parametrize(
+    ("pause_s", "units"),
+    [
+        (2.0, ["we", "go", "to", ",", "he", "likes", "it"]),  # a pause inside the sentence
+        (0.8, ["we", "go", "to", "he", "likes", "it"]),  # a pause that ends the sentence
+    ],
+)
+def test_a_silent_pause_inside_a_sentence_becomes_a_comma(pause_s: float, units: list[str]):
+    rec, _ = recognizer(sentence_pause_s=pause_s, pause_comma=True)
+    run(speak([["we", "go", "to"], ["he", "likes", "it"]]), rec)
+    assert [w.text for w in rec.words] == units
+
+
+def test_no_comma_where_whisper_wrote_punctuation_at_the_pause():
+    config = RecognizerConfig(lang="en", max_duty=1.0, sentence_pause_s=2.0, pause_comma=True)
+    rec = StreamingRecognizer(CommaWhisper(), EnergyVAD(), config)  # type: ignore[arg-type]
+    run(speak([["we", "go", "to"], ["he", "likes", "it"]]), rec)
+    assert [w.text for w in rec.words].count(",") == 1

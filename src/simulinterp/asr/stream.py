@@ -53,6 +53,7 @@ _TOKENS_PER_S = {"en": 6, "zh": 9}
 _REPEAT_UNITS = {"en": 3, "zh": 4}  # a shorter copy of earlier text may be genuine
 _RESTART_UNITS = {"en": 6, "zh": 8}  # a repeated opening this long is a loop even when it fits
 _MAX_UNITS_PER_S = {"en": 4.0, "zh": 8.0}  # faster speech than this is a decoder's invention
+_COMMA = {"en": ",", "zh": "，"}
 _LOW_LOGPROB = -1.0  # whisper's own threshold for a failed decode
 _STUCK_S = 1.5  # this much audio after the last commit and nothing new: the prefix is wrong
 _KEEP_S = 1.0  # audio kept before the window's end when trimming (context for the decoder)
@@ -77,6 +78,8 @@ class RecognizerConfig:
         sentence_pause_s: silence after which the sentence ends even without punctuation,
             seconds from the end of speech. Shorter pauses leave it open.
         release_s: silence after which the audio before it is dropped (no longer context).
+        pause_comma: a pause inside a sentence that whisper marks with no punctuation becomes
+            a comma, as an interpreter hears it: a clause end for the translator.
         endpoint_beam: beam size of the decode at each pause (where the words left are
             committed at once, with no later hypothesis to correct them); 1 is greedy.
         detect_language: warn when the speech sounds like another language than ``lang``.
@@ -93,6 +96,7 @@ class RecognizerConfig:
     trim_s: float = 4.0
     sentence_pause_s: float = 1.2
     release_s: float = 6.0
+    pause_comma: bool = True
     endpoint_beam: int = 5
     detect_language: bool = True
     vad: VadConfig = field(default_factory=VadConfig)
@@ -346,6 +350,14 @@ class StreamingRecognizer:
         self._agreement.reset()
         return words
 
+    def _after_silent_break(self, utt: _Utterance, first: str) -> bool:
+        """The first words after a pause, where whisper wrote no punctuation on either side
+        (a clause break the speaker marked with silence only)."""
+        if utt.run_index != len(utt.committed) or not utt.run_index or not comparable(first):
+            return False
+        before = utt.committed[-1]
+        return bool(comparable(before)) and not is_clause_end(before)
+
     def _end_sentence(self, utt: _Utterance) -> None:
         """A long silence (or the end of the audio) ends the sentence of the words sent."""
         if utt.sentence_closed or not utt.committed:
@@ -430,6 +442,8 @@ class StreamingRecognizer:
             units = units[skip:]
             if units:
                 utt.sentence_closed = False
+        elif units and self.config.pause_comma and self._after_silent_break(utt, units[0]):
+            units = [_COMMA[self.config.lang], *units]
         if not units:
             return []
         floor = self.words[-1].end_s if self.words else 0.0
