@@ -8,7 +8,7 @@ limit is easy to reason about.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from simulinterp.lang import has_cjk, split_units
 from simulinterp.llm.base import Continuation, LLMError, Token
@@ -36,7 +36,8 @@ class DictionaryLLM:
     """Word-for-word translation of the last user turn of a ChatML prompt.
 
     Args:
-        lexicon: source unit -> target unit (unknown units become ``x``).
+        lexicon: source unit -> target unit (unknown units become ``x``, or ``某`` for a
+            Chinese target, where a Latin ``x`` would be a leaked word).
         target_lang: ``en`` joins units with spaces, ``zh`` without.
         context_tokens: prompts longer than this (in characters) raise :class:`LLMError`.
         logprob: log-probability of each generated token, as a function of its position.
@@ -62,11 +63,13 @@ class DictionaryLLM:
         self.script = script
         self.interrupt_after = interrupt_after
         self.calls: list[tuple[str, str, int]] = []
+        self.allow_latin: list[frozenset[str] | None] = []  # what each call allowed
 
     def translation(self, prompt: str) -> str:
         source = prompt.rsplit("<|im_start|>user\n", 1)[1].split("<|im_end|>", 1)[0]
         source_lang = "zh" if has_cjk(source) else "en"
-        words = [self.lexicon.get(u, "x") for u in split_units(source, source_lang)]
+        unknown = "某" if self.target_lang == "zh" else "x"
+        words = [self.lexicon.get(u, unknown) for u in split_units(source, source_lang)]
         if self.target_lang == "zh":
             return "".join(words)
         out = ""
@@ -82,8 +85,10 @@ class DictionaryLLM:
         max_tokens: int,
         stop: Sequence[str] = (),
         ban_cjk: bool = False,
+        allow_latin: Collection[str] | None = None,
     ) -> Continuation:
         self.calls.append((prompt, prefix, max_tokens))
+        self.allow_latin.append(None if allow_latin is None else frozenset(allow_latin))
         if self.interrupt_after is not None and len(self.calls) >= self.interrupt_after:
             raise KeyboardInterrupt
         if len(prompt) + len(prefix) + max_tokens > self.context_tokens:

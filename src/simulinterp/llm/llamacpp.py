@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from simulinterp.lang import has_cjk
 from simulinterp.llm.base import Continuation, LLMError, Token
-from simulinterp.llm.vocab import CJK_LEAD_BYTES, byte_decoder
+from simulinterp.llm.vocab import CJK_LEAD_BYTES, LatinTokens, byte_decoder, is_latin_text
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class LlamaCppBackend:
             raise LLMError(f"llama.cpp could not load {path}{with_lora}: {err}") from err
         self.model_path = path
         self.context_tokens = context_tokens
+        self._latin_lists: dict[frozenset[str], list[list[Any]]] = {}
 
     def continue_text(
         self,
@@ -84,6 +85,7 @@ class LlamaCppBackend:
         max_tokens: int,
         stop: Sequence[str] = (),
         ban_cjk: bool = False,
+        allow_latin: Collection[str] | None = None,
     ) -> Continuation:
         """Generate greedily after ``prompt + prefix``; see :class:`LLMBackend`."""
         request: dict[str, Any] = {
@@ -94,8 +96,11 @@ class LlamaCppBackend:
             "cache_prompt": True,
             "stop": list(stop),
         }
-        if ban_cjk:
-            request["logit_bias"] = self._cjk_bias
+        biases = [self._cjk_bias] if ban_cjk else []
+        if allow_latin is not None:
+            biases.append(self._latin_bias(frozenset(w.lower() for w in allow_latin)))
+        if biases:
+            request["logit_bias"] = biases[0] if len(biases) == 1 else sum(biases, [])
         response = self._call(request)
         choice = response["choices"][0]
         content = (choice.get("logprobs") or {}).get("content") or []
@@ -133,6 +138,26 @@ class LlamaCppBackend:
         logger.debug("banning %d CJK tokens for English output", len(banned))
         return [[token_id, False] for token_id in banned]
 
+    @cached_property
+    def _latin_tokens(self) -> LatinTokens:
+        texts = _cached_vocab(self.model_path, "latin-tokens", latin_token_texts)
+        return LatinTokens((int(token_id), str(text)) for token_id, text in texts)
+
+    def _latin_bias(self, allowed: frozenset[str]) -> list[list[Any]]:
+        """``logit_bias`` entries banning the Latin tokens that cannot spell ``allowed``.
+
+        The list for the last few allowed sets is kept: a sentence's set changes only when a
+        new name arrives, so most steps reuse it.
+        """
+        cache = self._latin_lists
+        if allowed not in cache:
+            if len(cache) >= 8:
+                cache.pop(next(iter(cache)))
+            banned = self._latin_tokens.banned(allowed)
+            logger.debug("banning %d Latin tokens (allowed: %s)", len(banned), sorted(allowed))
+            cache[allowed] = [[token_id, False] for token_id in banned]
+        return cache[allowed]
+
 
 def _lora_gguf(lora: str | Path) -> Path:
     """The LoRA GGUF at ``lora`` (or the ``adapter.gguf`` that ``train export-gguf`` put in it).
@@ -154,16 +179,21 @@ def _lora_gguf(lora: str | Path) -> Path:
 
 def _cached_cjk_token_ids(gguf_path: Path) -> list[int]:
     """:func:`cjk_token_ids`, kept in the model cache (reading the vocabulary takes seconds)."""
+    return [int(i) for i in _cached_vocab(gguf_path, "cjk-ids", cjk_token_ids)]
+
+
+def _cached_vocab(gguf_path: Path, kind: str, compute: Callable[[Path], list[Any]]) -> list[Any]:
+    """``compute(gguf_path)``, kept in the model cache as ``NAME.SIZE.KIND.json``."""
     from simulinterp.llm.models import cache_dir
 
     stat = gguf_path.stat()
-    cached = cache_dir() / f"{gguf_path.name}.{stat.st_size}.cjk-ids.json"
+    cached = cache_dir() / f"{gguf_path.name}.{stat.st_size}.{kind}.json"
     if cached.is_file():
-        return [int(i) for i in json.loads(cached.read_text())]
-    banned = cjk_token_ids(gguf_path)
+        return list(json.loads(cached.read_text(encoding="utf-8")))
+    found = compute(gguf_path)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps(banned))
-    return banned
+    cached.write_text(json.dumps(found, ensure_ascii=False), encoding="utf-8")
+    return found
 
 
 def cjk_token_ids(gguf_path: Path) -> list[int]:
@@ -171,19 +201,45 @@ def cjk_token_ids(gguf_path: Path) -> list[int]:
 
     Reads the vocabulary from the GGUF metadata (byte-level BPE, GPT-2 byte mapping).
     """
+    return [
+        token_id
+        for token_id, raw, _ in _vocabulary(gguf_path)
+        if has_cjk(raw.decode("utf-8", errors="ignore")) or not CJK_LEAD_BYTES.isdisjoint(raw)
+    ]
+
+
+def latin_token_texts(gguf_path: Path) -> list[tuple[int, str]]:
+    """(id, text) of the ordinary vocabulary tokens whose text holds a Latin letter.
+
+    Control tokens (``<|im_end|>``) and other special ones are left out: they are never banned.
+    """
+    found = []
+    for token_id, raw, ordinary in _vocabulary(gguf_path):
+        text = raw.decode("utf-8", errors="ignore")
+        if ordinary and is_latin_text(text):
+            found.append((token_id, text))
+    return found
+
+
+_NORMAL_TOKEN = 1  # llama.cpp's LLAMA_TOKEN_TYPE_NORMAL in tokenizer.ggml.token_type
+
+
+def _vocabulary(gguf_path: Path) -> list[tuple[int, bytes, bool]]:
+    """(id, raw bytes, is an ordinary token) of every token in the GGUF's vocabulary."""
     try:
         from gguf import GGUFReader
     except ImportError as err:  # pragma: no cover - a core dependency
-        raise LLMError("banning CJK tokens needs the gguf package: pip install gguf") from err
-    field = GGUFReader(str(gguf_path)).fields.get("tokenizer.ggml.tokens")
-    if field is None:
+        raise LLMError("reading the vocabulary needs the gguf package: pip install gguf") from err
+    fields = GGUFReader(str(gguf_path)).fields
+    tokens, types = fields.get("tokenizer.ggml.tokens"), fields.get("tokenizer.ggml.token_type")
+    if tokens is None:
         return []
+    kinds = [int(types.parts[i][0]) for i in types.data] if types is not None else []
     decode = byte_decoder()
-    banned = []
-    for token_id, part_index in enumerate(field.data):
-        piece = bytes(field.parts[part_index]).decode("utf-8", errors="replace")
+    out = []
+    for token_id, part_index in enumerate(tokens.data):
+        piece = bytes(tokens.parts[part_index]).decode("utf-8", errors="replace")
         raw = bytes(decode.get(ch, 0x3F) for ch in piece)
-        text = raw.decode("utf-8", errors="ignore")
-        if has_cjk(text) or not CJK_LEAD_BYTES.isdisjoint(raw):
-            banned.append(token_id)
-    return banned
+        ordinary = not kinds or kinds[token_id] == _NORMAL_TOKEN
+        out.append((token_id, raw, ordinary))
+    return out
