@@ -37,7 +37,8 @@ class DictionaryLLM:
 
     Args:
         lexicon: source unit -> target unit (unknown units become ``x``, or ``某`` for a
-            Chinese target, where a Latin ``x`` would be a leaked word).
+            Chinese target, where a Latin ``x`` would be a leaked word; a unit already in the
+            target's script is copied).
         target_lang: ``en`` joins units with spaces, ``zh`` without.
         context_tokens: prompts longer than this (in characters) raise :class:`LLMError`.
         logprob: log-probability of each generated token, as a function of its position.
@@ -69,7 +70,12 @@ class DictionaryLLM:
         source = prompt.rsplit("<|im_start|>user\n", 1)[1].split("<|im_end|>", 1)[0]
         source_lang = "zh" if has_cjk(source) else "en"
         unknown = "某" if self.target_lang == "zh" else "x"
-        words = [self.lexicon.get(u, unknown) for u in split_units(source, source_lang)]
+        words = [
+            # a unit already in the target's script is copied: a Latin name in Chinese, or
+            # Chinese a glossary put into English
+            self.lexicon.get(u, u if has_cjk(u) == (self.target_lang == "zh") else unknown)
+            for u in split_units(source, source_lang)
+        ]
         if self.target_lang == "zh":
             return "".join(words)
         out = ""

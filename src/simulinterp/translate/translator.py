@@ -16,9 +16,16 @@ from dataclasses import dataclass, field, replace
 
 from simulinterp.events import SourceUnit, TargetCommit
 from simulinterp.lang import check_pair, join_units, unit_spans
+from simulinterp.leaks import allowed_latin
 from simulinterp.llm.base import Continuation, LLMBackend
 from simulinterp.policy.base import CandidateUnit, Policy, PolicyView, Write
-from simulinterp.translate.guard import allowed_new_units, max_target_units
+from simulinterp.translate.glossary import GLOSSARY_METHODS, Glossary, prompt_source
+from simulinterp.translate.guard import (
+    allowed_new_units,
+    leak_free_units,
+    leaking_units,
+    max_target_units,
+)
 from simulinterp.translate.prompts import PROMPT_STYLES, STOP_STRINGS, build_prompt
 
 logger = logging.getLogger(__name__)
@@ -40,8 +47,13 @@ class TranslatorConfig:
         context_sentences: earlier (source, translation) pairs carried into the prompt.
         max_step_tokens: token limit of one candidate when the policy sets none.
         ban_cjk_in_english: forbid Chinese tokens when the target is English.
+        ban_latin_in_chinese: forbid Latin tokens when the target is Chinese, except those
+            that spell the names, acronyms and numbers of the current source sentence and the
+            targets of its glossary terms (see :mod:`simulinterp.leaks`).
         prompt_style: ``few-shot`` (untrained models) or ``plain`` (what adapters trained by
             ``simulinterp train sft`` expect; their ``simulinterp.json`` says which).
+        glossary_method: how glossary terms found in the source reach the model (one of
+            :data:`~simulinterp.translate.glossary.GLOSSARY_METHODS`).
     """
 
     source_lang: str = "zh"
@@ -50,7 +62,9 @@ class TranslatorConfig:
     context_sentences: int = 1
     max_step_tokens: int = 12
     ban_cjk_in_english: bool = True
+    ban_latin_in_chinese: bool = True
     prompt_style: str = "few-shot"
+    glossary_method: str = "replace"
 
     def __post_init__(self) -> None:
         src, tgt = check_pair(self.source_lang, self.target_lang)
@@ -62,6 +76,8 @@ class TranslatorConfig:
             raise ValueError("context_sentences >= 0 and max_step_tokens >= 1 are required")
         if self.prompt_style not in PROMPT_STYLES:
             raise ValueError(f"prompt_style must be one of: {', '.join(PROMPT_STYLES)}")
+        if self.glossary_method not in GLOSSARY_METHODS:
+            raise ValueError(f"glossary_method must be one of: {', '.join(GLOSSARY_METHODS)}")
 
 
 @dataclass
@@ -83,6 +99,8 @@ class SimultaneousTranslator:
         policy: the READ/WRITE policy.
         config: the direction and limits.
         clock: wall clock in seconds (injectable for tests).
+        glossary: terms to translate as the glossary says. The attribute may be replaced
+            between streams (the evaluator gives each line its own terms).
     """
 
     def __init__(
@@ -91,8 +109,10 @@ class SimultaneousTranslator:
         policy: Policy,
         config: TranslatorConfig,
         clock: Callable[[], float] = time.perf_counter,
+        glossary: Glossary | None = None,
     ):
         self.llm, self.policy, self.config, self._clock = llm, policy, config, clock
+        self.glossary = glossary
         self._segment_limit = self._fit_segment_limit()
         self.reset()
 
@@ -195,6 +215,7 @@ class SimultaneousTranslator:
             cfg.source_lang,
             cfg.target_lang,
         )
+        keep = leak_free_units([u.text for u in units[:keep]], *self._leak_context())
         return tuple(units[:keep]), cont.finished and keep == len(units)
 
     # -- flushing a segment ------------------------------------------------------------
@@ -214,10 +235,11 @@ class SimultaneousTranslator:
                 cfg.source_lang,
                 cfg.target_lang,
             )
-            units = tuple(found[:keep])
+            # the last chance to commit this sentence: drop leaked words, keep the rest
+            leaks = leaking_units([u.text for u in found[:keep]], *self._leak_context())
+            units = tuple(u for u, leak in zip(found[:keep], leaks, strict=True) if not leak)
         commits = self._commit(units, started, final=True)
-        source_text = join_units(seg.source, cfg.source_lang)
-        pairs = [*self._context, (source_text, seg.committed_text)]
+        pairs = [*self._context, (self._prompt_source(), seg.committed_text)]
         self._context = pairs[-cfg.context_sentences :] if cfg.context_sentences else []
         self._segment = _Segment()
         self._segment_index += 1
@@ -230,17 +252,38 @@ class SimultaneousTranslator:
         prompt = build_prompt(
             cfg.source_lang,
             cfg.target_lang,
-            join_units(seg.source, cfg.source_lang),
+            self._prompt_source(),
             self._context,
             cfg.prompt_style,
         )
+        options = {}
+        if cfg.ban_latin_in_chinese and cfg.target_lang == "zh":
+            source, _, targets = self._leak_context()
+            options["allow_latin"] = allowed_latin(source, targets)
         return self.llm.continue_text(
             prompt,
             seg.committed_text,
             max_tokens=max(1, max_tokens),
             stop=STOP_STRINGS,
             ban_cjk=cfg.ban_cjk_in_english and cfg.target_lang == "en",
+            **options,
         )
+
+    def _prompt_source(self) -> str:
+        """The source read so far in this segment, with its glossary terms marked."""
+        cfg = self.config
+        text = join_units(self._segment.source, cfg.source_lang)
+        if not self.glossary:
+            return text
+        matches = self.glossary.find(text)
+        return prompt_source(text, matches, cfg.glossary_method, cfg.source_lang)
+
+    def _leak_context(self) -> tuple[str, str, tuple[str, ...]]:
+        """(source so far, target language, targets of the glossary terms found in it)."""
+        cfg = self.config
+        text = join_units(self._segment.source, cfg.source_lang)
+        found = self.glossary.find(text) if self.glossary else []
+        return text, cfg.target_lang, tuple(m.term.target for m in found)
 
     def _commit(
         self, units: tuple[CandidateUnit, ...], started: float, *, final: bool
