@@ -204,3 +204,19 @@ def test_speech_in_another_language_is_warned_about(fake_models, tmp_path, monke
     wav = tones(tmp_path / "talk.wav")
     assert main(["interpret", wav, "--from", "en", "--to", "zh"]) == 0
     assert "sounds like 'zh'" in capsys.readouterr().err
+
+
+def test_interpret_with_a_glossary(fake_models, tmp_path, capsys):
+    wav = tones(tmp_path / "talk.wav")
+    glossary = tmp_path / "g.tsv"
+    glossary.write_text("park\t花园\n", encoding="utf-8")
+    argv = ["interpret", wav, "--from", "en", "--to", "zh", "--glossary", str(glossary)]
+    assert main(argv) == 0
+    assert "们去今公花园他喜欢" in capsys.readouterr().out  # "park" replaced, then copied
+
+
+def test_interpret_refuses_a_bad_glossary(fake_models, tmp_path, capsys):
+    wav = tones(tmp_path / "talk.wav")
+    argv = ["interpret", wav, "--from", "en", "--to", "zh", "--glossary", "nope.tsv"]
+    assert main(argv) == 2
+    assert "glossary file not found: nope.tsv" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from simulinterp.llm.factory import BACKENDS, ModelConfig, build_backend
 from simulinterp.llm.models import ModelNotFoundError, cache_dir
 from simulinterp.policy import POLICIES, Policy, make_policy
 from simulinterp.translate import TranslatorConfig
+from simulinterp.translate.glossary import GLOSSARY_METHODS, Glossary, GlossaryError
 from simulinterp.translate.prompts import PROMPT_STYLES
 
 EXIT_USAGE = 2
@@ -71,6 +72,42 @@ def add_model(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
 
 
+def add_glossary(parser: argparse.ArgumentParser, *, per_line: bool = False) -> None:
+    group = parser.add_argument_group("glossary")
+    lines = (
+        " (JSON lines are line-aligned with the source: each line's terms apply to it)"
+        if per_line
+        else ""
+    )
+    group.add_argument(
+        "--glossary",
+        metavar="FILE",
+        help="terms to translate as given: a TSV of source<TAB>target, or JSON lines in the "
+        f'WMT format, [{{"zh": "郝仁", "en": "Hao Ren"}}] per line{lines}',
+    )
+    group.add_argument(
+        "--glossary-method",
+        default=TranslatorConfig.glossary_method,
+        choices=GLOSSARY_METHODS,
+        help="how a term found in the source reaches the model: replace it by its target, "
+        "annotate it with its target in brackets, or a hint line after the source "
+        "(default: %(default)s)",
+    )
+
+
+def glossary_from(args: argparse.Namespace) -> Glossary | None:
+    """The ``--glossary`` file as one glossary (JSON lines merged), or None."""
+    from simulinterp.translate.glossary_files import read_glossary
+
+    if not getattr(args, "glossary", None):
+        return None
+    src, tgt = direction(args)
+    try:
+        return read_glossary(args.glossary, src, tgt)
+    except GlossaryError as err:
+        raise CliError(str(err)) from err
+
+
 def direction(args: argparse.Namespace) -> tuple[str, str]:
     try:
         return check_pair(args.source_lang, args.target_lang)
@@ -99,7 +136,10 @@ def translator_config(args: argparse.Namespace) -> TranslatorConfig:
         style = prompt_style_for(adapter, getattr(args, "prompt_style", "auto"))
     except ValueError as err:
         raise CliError(str(err)) from err
-    return TranslatorConfig(source_lang=src, target_lang=tgt, prompt_style=style)
+    method = getattr(args, "glossary_method", TranslatorConfig.glossary_method)
+    return TranslatorConfig(
+        source_lang=src, target_lang=tgt, prompt_style=style, glossary_method=method
+    )
 
 
 def load_backend(args: argparse.Namespace) -> LLMBackend:

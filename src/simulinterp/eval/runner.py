@@ -19,7 +19,9 @@ from typing import Any
 from simulinterp.eval.instances import Instance, run_instance
 from simulinterp.eval.latency import average_lagging, latency_scores
 from simulinterp.eval.quality import bleu, chrf
+from simulinterp.eval.terms import leak_rate, term_counts
 from simulinterp.lang import split_units
+from simulinterp.translate.glossary import Glossary
 from simulinterp.translate.translator import SimultaneousTranslator
 
 logger = logging.getLogger(__name__)
@@ -29,12 +31,28 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class EvalData:
-    """Line-aligned sources and references."""
+    """Line-aligned sources and references, with optional terms and glossaries.
+
+    Attributes:
+        sources: source lines.
+        references: one reference per line.
+        source_lang: ``zh`` or ``en``.
+        target_lang: the other one.
+        terms: per line, the target terms its translation must hold (``term_accuracy``).
+        glossaries: per line, the glossary the translator uses for it.
+    """
 
     sources: list[str]
     references: list[str]
     source_lang: str
     target_lang: str
+    terms: list[list[str]] | None = None
+    glossaries: list[Glossary] | None = None
+
+    def allowed(self, index: int) -> tuple[str, ...]:
+        """Strings of line ``index`` that are never leaks: its glossary and required terms."""
+        glossary = self.glossaries[index].targets if self.glossaries else ()
+        return (*glossary, *(self.terms[index] if self.terms else ()))
 
 
 def run_instances(
@@ -51,6 +69,8 @@ def run_instances(
         ):
             if not source.strip():
                 logger.warning("line %d of the source is empty; its prediction is empty", index + 1)
+            if data.glossaries is not None:
+                translator.glossary = data.glossaries[index]
             instance = run_instance(translator, index, source, reference, seconds_per_unit)
             if log is not None:
                 log.write(json.dumps(instance.to_json(), ensure_ascii=False) + "\n")
@@ -60,16 +80,36 @@ def run_instances(
             yield instance
 
 
-def score_instances(instances: Sequence[Instance], target_lang: str) -> dict[str, float]:
-    """Corpus BLEU/chrF and sentence-averaged latency, in units and computation-aware."""
+def score_instances(
+    instances: Sequence[Instance],
+    target_lang: str,
+    terms: Sequence[Sequence[str]] | None = None,
+    allowed: Sequence[Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """Corpus BLEU/chrF, sentence-averaged latency (in units and computation-aware),
+    ``leak_rate`` and, with ``terms``, ``term_accuracy``.
+
+    Args:
+        instances: the evaluated lines.
+        target_lang: ``en`` or ``zh``.
+        terms: per instance, the target terms its prediction must hold
+            (:func:`simulinterp.eval.terms.term_found`); adds ``term_accuracy`` (None when
+            no term is required) and ``terms`` (how many are).
+        allowed: per instance, strings that are never leaks (glossary targets).
+    """
     if not instances:
         return {"BLEU": 0.0, "chrF": 0.0, "instances": 0}
     hyps = [i.prediction for i in instances]
     refs = [i.reference for i in instances]
-    scores: dict[str, float] = {
+    scores: dict[str, Any] = {
         "BLEU": bleu(hyps, refs, target_lang),
         "chrF": chrf(hyps, refs, target_lang),
     }
+    scores["leak_rate"] = leak_rate(hyps, [i.source for i in instances], target_lang, allowed)
+    if terms is not None:
+        found, total = term_counts(hyps, terms, target_lang)
+        scores["term_accuracy"] = found / total if total else None
+        scores["terms"] = total
     units = [latency_scores(i.delays, i.source_length, i.reference_length) for i in instances]
     for key in ("AL", "LAAL", "DAL", "AP", "ATD", "StartOffset"):
         scores[key] = fmean(u[key] for u in units)
@@ -126,7 +166,9 @@ def evaluate(
 
 
 def _summary(instances: list[Instance], data: EvalData, started: float) -> dict[str, Any]:
-    scores: dict[str, Any] = score_instances(instances, data.target_lang)
+    terms = [data.terms[i.index] for i in instances] if data.terms is not None else None
+    allowed = [data.allowed(i.index) for i in instances]
+    scores = score_instances(instances, data.target_lang, terms, allowed)
     units = sum(i.source_length for i in instances)
     scores["ms_per_unit"] = 1000 * (time.perf_counter() - started) / max(1, units)
     return scores
