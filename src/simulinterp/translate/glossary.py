@@ -26,8 +26,12 @@ GLOSSARY_METHODS = ("replace", "annotate", "hint")
   model copies it.
 * ``annotate``: the target follows the term in brackets (``郝仁(Hao Ren)，人如其名``).
 * ``hint``: the source is unchanged and a line after it lists the matched terms
-  (``Terms: 郝仁 = Hao Ren``).
+  (``Terms: 郝仁 = Hao Ren``). The small model tends to echo the line after its translation,
+  so :data:`HINT_LABEL` is also a stop string.
 """
+
+HINT_LABEL = "Terms:"
+"""What opens the hint line (a stop string when the ``hint`` method is used)."""
 
 
 class GlossaryError(ValueError):
@@ -132,7 +136,7 @@ def prompt_source(text: str, matches: Sequence[TermMatch], method: str, source_l
         return text
     if method == "hint":
         pairs = dict.fromkeys(f"{m.term.source} = {m.term.target}" for m in matches)
-        return f"{text}\nTerms: {'; '.join(pairs)}"
+        return f"{text}\n{HINT_LABEL} {'; '.join(pairs)}"
     out, position = [], 0
     for match in matches:
         out.append(text[position : match.start])

@@ -19,7 +19,7 @@ from simulinterp.lang import check_pair, join_units, unit_spans
 from simulinterp.leaks import allowed_latin
 from simulinterp.llm.base import Continuation, LLMBackend
 from simulinterp.policy.base import CandidateUnit, Policy, PolicyView, Write
-from simulinterp.translate.glossary import GLOSSARY_METHODS, Glossary, prompt_source
+from simulinterp.translate.glossary import GLOSSARY_METHODS, HINT_LABEL, Glossary, prompt_source
 from simulinterp.translate.guard import (
     allowed_new_units,
     leak_free_units,
@@ -256,7 +256,10 @@ class SimultaneousTranslator:
             self._context,
             cfg.prompt_style,
         )
-        options = {}
+        options: dict = {}
+        stop = STOP_STRINGS
+        if self.glossary and cfg.glossary_method == "hint":
+            stop = (*STOP_STRINGS, HINT_LABEL)
         if cfg.ban_latin_in_chinese and cfg.target_lang == "zh":
             source, _, targets = self._leak_context()
             options["allow_latin"] = allowed_latin(source, targets)
@@ -264,7 +267,7 @@ class SimultaneousTranslator:
             prompt,
             seg.committed_text,
             max_tokens=max(1, max_tokens),
-            stop=STOP_STRINGS,
+            stop=stop,
             ban_cjk=cfg.ban_cjk_in_english and cfg.target_lang == "en",
             **options,
         )
