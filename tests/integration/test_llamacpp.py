@@ -15,6 +15,7 @@ import pytest
 
 from simulinterp.eval.runner import EvalData, evaluate
 from simulinterp.lang import has_cjk
+from simulinterp.leaks import allowed_latin, leaked_words
 from simulinterp.llm.base import LLMBackend
 from simulinterp.policy import make_policy
 from simulinterp.translate import SimultaneousTranslator, TranslatorConfig
@@ -70,6 +71,30 @@ def test_ban_cjk_keeps_chinese_out(llm: LLMBackend) -> None:
     assert banned.tokens
     assert not has_cjk(banned.text), banned.text
     assert banned.text == "".join(t.text for t in banned.tokens)
+
+
+# A TED sentence the 0.5B answers with " glaciers和海冰…": it leaks an English word.
+LEAKY = "Glaciers and sea ice that have been with us for millennia are now disappearing."
+
+
+def test_allow_latin_keeps_leaked_words_out(llm: LLMBackend, monkeypatch) -> None:
+    from simulinterp.llm import llamacpp
+
+    prompt = build_prompt("en", "zh", LEAKY)
+    free = llm.continue_text(prompt, max_tokens=24, stop=STOP_STRINGS)
+    assert leaked_words(free.text, LEAKY, "zh"), free.text  # the model does leak
+    allowed = allowed_latin(LEAKY)
+    on_demand = llm.continue_text(prompt, max_tokens=24, stop=STOP_STRINGS, allow_latin=allowed)
+    assert has_cjk(on_demand.text) and not leaked_words(on_demand.text, LEAKY, "zh")
+    assert on_demand.text == "".join(t.text for t in on_demand.tokens)
+    # Banning on demand picks what banning every Latin token at once picks.
+    monkeypatch.setattr(llamacpp, "_ON_DEMAND_ROUNDS", 0)
+    full = llm.continue_text(prompt, max_tokens=24, stop=STOP_STRINGS, allow_latin=allowed)
+    assert full.text == on_demand.text
+    # A name of the source may stay in Latin.
+    named = build_prompt("en", "zh", "NASA's Kepler mission")
+    kept = llm.continue_text(named, max_tokens=12, stop=STOP_STRINGS, allow_latin={"nasa"})
+    assert "NASA" in kept.text, kept.text
 
 
 def test_a_forced_prefix_is_continued(llm: LLMBackend) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from simulinterp.lang import has_cjk
+from simulinterp.leaks import latin_runs, spells_allowed
 from simulinterp.llm.base import Continuation, LLMError, Token
 from simulinterp.llm.vocab import CJK_LEAD_BYTES, LatinTokens, byte_decoder, is_latin_text
 
@@ -76,6 +77,8 @@ class LlamaCppBackend:
         self.model_path = path
         self.context_tokens = context_tokens
         self._latin_lists: dict[frozenset[str], list[list[Any]]] = {}
+        self._latin_sets: dict[frozenset[str], frozenset[int]] = {}
+        self._latin_seen: set[int] = set()  # Latin tokens the model has tried to emit
 
     def continue_text(
         self,
@@ -96,23 +99,62 @@ class LlamaCppBackend:
             "cache_prompt": True,
             "stop": list(stop),
         }
-        biases = [self._cjk_bias] if ban_cjk else []
+        cjk = self._cjk_bias if ban_cjk else []
         if allow_latin is not None:
-            biases.append(self._latin_bias(frozenset(w.lower() for w in allow_latin)))
-        if biases:
-            request["logit_bias"] = biases[0] if len(biases) == 1 else sum(biases, [])
+            allowed = frozenset(w.lower() for w in allow_latin)
+            return self._continue_without_latin(request, cjk, allowed)
+        if cjk:
+            request["logit_bias"] = cjk
         response = self._call(request)
         choice = response["choices"][0]
         content = (choice.get("logprobs") or {}).get("content") or []
-        tokens = tuple(Token(t["token"], float(t["logprob"])) for t in content)
-        usage = response.get("usage") or {}
-        return Continuation(
-            text=choice.get("text", ""),
-            tokens=tokens,
-            finished=choice.get("finish_reason") == "stop",
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            cached_tokens=int((usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)),
-        )
+        return _continuation(response, choice.get("text", ""), content, response)
+
+    def _continue_without_latin(
+        self, request: dict[str, Any], cjk: list[list[Any]], allowed: frozenset[str]
+    ) -> Continuation:
+        """Greedy generation that never emits a Latin token unable to spell ``allowed``.
+
+        Banning all of them (over 90,000 ids) in every request costs more than the step's
+        generation, so tokens are banned on demand: each request bans the Latin tokens the
+        model has already tried to emit (kept for the backend's life); when it emits another
+        one, the tokens before it are kept, it joins the ban, and generation resumes from the
+        kept text (cached). Greedy decoding picks the same tokens as under the full ban; after
+        :data:`_ON_DEMAND_ROUNDS` such rounds the last request bans them all.
+        """
+        banned = self._latin_banned(allowed)
+        kept: list[dict[str, Any]] = []
+        kept_bytes = b""
+        first: dict[str, Any] | None = None
+        budget = int(request["n_predict"])
+        prompt = request["prompt"]
+        ban_all = False
+        for round_ in range(_ON_DEMAND_ROUNDS + 1):
+            if ban_all or round_ == _ON_DEMAND_ROUNDS:
+                ban = self._latin_bias(allowed)
+            else:
+                ban = [[token_id, False] for token_id in sorted(self._latin_seen & banned)]
+            text_so_far = kept_bytes.decode("utf-8", errors="ignore")
+            request.update(prompt=prompt + text_so_far, n_predict=budget - len(kept))
+            request["logit_bias"] = cjk + ban if cjk else ban
+            response = self._call(request)
+            first = first or response
+            choice = response["choices"][0]
+            content = (choice.get("logprobs") or {}).get("content") or []
+            bad = next((k for k, t in enumerate(content) if _is_banned(t, banned, allowed)), None)
+            if bad is None:
+                text = text_so_far + choice.get("text", "")
+                return _continuation(response, text, kept + content, first)
+            if "id" in content[bad]:
+                self._latin_seen.add(int(content[bad]["id"]))
+            else:  # an answer without token ids: ban them all at once
+                ban_all = True
+            kept += content[:bad]
+            kept_bytes += b"".join(bytes(t.get("bytes") or b"") for t in content[:bad])
+            if len(kept) >= budget:
+                break
+        text = kept_bytes.decode("utf-8", errors="ignore")
+        return _continuation(None, text, kept, first)
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` (asks llama.cpp; the text is left in the cache)."""
@@ -143,20 +185,54 @@ class LlamaCppBackend:
         texts = _cached_vocab(self.model_path, "latin-tokens", latin_token_texts)
         return LatinTokens((int(token_id), str(text)) for token_id, text in texts)
 
-    def _latin_bias(self, allowed: frozenset[str]) -> list[list[Any]]:
-        """``logit_bias`` entries banning the Latin tokens that cannot spell ``allowed``.
+    def _latin_banned(self, allowed: frozenset[str]) -> frozenset[int]:
+        """The Latin tokens that cannot spell ``allowed`` (kept for the last few sets: a
+        sentence's set changes only when a new name arrives)."""
+        if allowed not in self._latin_sets:
+            if len(self._latin_sets) >= 8:
+                self._latin_sets.pop(next(iter(self._latin_sets)))
+                self._latin_lists.clear()
+            self._latin_sets[allowed] = frozenset(self._latin_tokens.banned(allowed))
+        return self._latin_sets[allowed]
 
-        The list for the last few allowed sets is kept: a sentence's set changes only when a
-        new name arrives, so most steps reuse it.
-        """
-        cache = self._latin_lists
-        if allowed not in cache:
-            if len(cache) >= 8:
-                cache.pop(next(iter(cache)))
-            banned = self._latin_tokens.banned(allowed)
+    def _latin_bias(self, allowed: frozenset[str]) -> list[list[Any]]:
+        """``logit_bias`` entries banning every Latin token that cannot spell ``allowed``."""
+        if allowed not in self._latin_lists:
+            banned = sorted(self._latin_banned(allowed))
             logger.debug("banning %d Latin tokens (allowed: %s)", len(banned), sorted(allowed))
-            cache[allowed] = [[token_id, False] for token_id in banned]
-        return cache[allowed]
+            self._latin_lists[allowed] = [[token_id, False] for token_id in banned]
+        return self._latin_lists[allowed]
+
+
+_ON_DEMAND_ROUNDS = 6
+"""Requests that ban only the Latin tokens seen so far, before one bans them all."""
+
+
+def _is_banned(entry: dict[str, Any], banned: frozenset[int], allowed: frozenset[str]) -> bool:
+    """Whether a generated token (a ``logprobs.content`` entry) is a banned Latin token."""
+    if "id" in entry:
+        return int(entry["id"]) in banned
+    return not all(spells_allowed(run, allowed) for run in latin_runs(str(entry.get("token"))))
+
+
+def _continuation(
+    response: dict[str, Any] | None,
+    text: str,
+    content: list[dict[str, Any]],
+    first: dict[str, Any] | None,
+) -> Continuation:
+    """A :class:`Continuation` from llama.cpp's answer: ``text`` and the ``content`` entries;
+    finished when ``response`` (the last answer, None when cut short) stopped by itself; the
+    token counts of ``first`` (the first request)."""
+    finished = response is not None and response["choices"][0].get("finish_reason") == "stop"
+    usage = (first or {}).get("usage") or {}
+    return Continuation(
+        text=text,
+        tokens=tuple(Token(t["token"], float(t["logprob"])) for t in content),
+        finished=finished,
+        prompt_tokens=int(usage.get("prompt_tokens", 0)),
+        cached_tokens=int((usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)),
+    )
 
 
 def _lora_gguf(lora: str | Path) -> Path:
