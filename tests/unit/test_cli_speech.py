@@ -220,3 +220,21 @@ def test_interpret_refuses_a_bad_glossary(fake_models, tmp_path, capsys):
     argv = ["interpret", wav, "--from", "en", "--to", "zh", "--glossary", "nope.tsv"]
     assert main(argv) == 2
     assert "glossary file not found: nope.tsv" in capsys.readouterr().err
+
+
+def test_eval_on_speech_with_terms_and_a_glossary(fake_models, tmp_path):
+    tones(tmp_path / "a.wav")
+    sf.write(tmp_path / "b.wav", speak([["he", "likes", "it"]]), 16000)
+    (tmp_path / "list.txt").write_text("a.wav\nb.wav\n")
+    (tmp_path / "ref.txt").write_text("们去今花园他喜欢\n他喜欢\n")
+    terms = tmp_path / "terms.jsonl"
+    terms.write_text('[{"en": "park", "zh": "花园"}]\n[]\n', encoding="utf-8")
+    args = [*eval_args(tmp_path), "--terms", str(terms), "--no-offline"]
+    assert main(args) == 0
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+    assert scores["term_accuracy"] == 0.0 and scores["leak_rate"] == 0.0
+    assert main([*args, "--glossary", str(terms)]) == 0
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+    assert scores["term_accuracy"] == 1.0
+    (tmp_path / "short.jsonl").write_text("[]\n")
+    assert main([*args, "--glossary", str(tmp_path / "short.jsonl")]) == 2
