@@ -49,10 +49,12 @@ def source_names(source: str) -> frozenset[str]:
 
     A word is kept when it holds a digit (``2016``, ``MP3``), has two capital letters
     (``NASA``, ``PhD``) or a capital after its first letter (``iPhone``), or is capitalized
-    where a sentence does not start (``Ren`` in "met Hao Ren"). A capitalized word that starts
-    a sentence is a name only when the next word is one too ("Hao Ren went home": both) and it
-    is not a function word ("In China": only ``China``); otherwise it is just a sentence start.
-    Single letters and the pronoun ``I`` (``I'm``) are never names.
+    where a sentence does not start (``Ren`` in "met Hao Ren", ``Fermi`` in "a thought:
+    Fermi's paradox"). A capitalized word that starts a sentence (at the start, after a
+    sentence end or an opening quote) is a name only when the next word is one too ("Hao Ren
+    went home": both); otherwise it is just a sentence start. Capitalized function words ("In
+    China", "Note: This is") and single letters, the pronoun ``I`` included (``I'm``), are
+    never names.
 
     Returns:
         The words, lowercased, without a possessive ``'s``.
@@ -62,9 +64,13 @@ def source_names(source: str) -> frozenset[str]:
     for i, (word, initial) in enumerate(words):
         if len(word) < 2 or _norm(word).split("'")[0] == "i":  # I, I'm, I've
             continue
-        if _is_code(word) or (_is_capitalized(word) and not initial):
+        if _is_code(word):
             names.add(_norm(word))
-        elif _is_capitalized(word) and _norm(word) not in _FUNCTION_WORDS and i + 1 < len(words):
+        elif _is_capitalized(word) and _norm(word) in _FUNCTION_WORDS:
+            continue  # "Note: This is", a title's "The": never a name
+        elif _is_capitalized(word) and not initial:
+            names.add(_norm(word))
+        elif _is_capitalized(word) and i + 1 < len(words):
             following, following_initial = words[i + 1]
             if len(following) > 1 and _is_capitalized(following) and not following_initial:
                 names.add(_norm(word))
@@ -156,12 +162,7 @@ def _source_words(source: str) -> list[tuple[str, bool]]:
     words = []
     previous = ""  # the whitespace-separated token before the current one
     for token in source.split():
-        initial = (
-            not previous
-            or is_sentence_end(previous)
-            or previous.endswith((":", "："))
-            or token[0] in _OPENING
-        )
+        initial = not previous or is_sentence_end(previous) or token[0] in _OPENING
         for k, match in enumerate(LATIN_WORD_RE.finditer(token)):
             words.append((match.group(), initial and k == 0))
         previous = token

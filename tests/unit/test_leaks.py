@@ -46,6 +46,9 @@ LEAK_CASES = [
     ("在China", "In China we eat.", "zh", (), []),
     # after a sentence end inside the line, a capital starts a sentence again
     ("Then他", "It ended. Then he left.", "zh", (), ["Then"]),
+    # a colon does not start a sentence; a capitalized function word is no name anywhere
+    ("Fermi的悖论", "a final thought: Fermi's paradox.", "zh", (), []),
+    ("This很好", "Note: This is good.", "zh", (), ["This"]),
     # an abbreviation does not end a sentence: Smith is a name
     ("Smith先生", "We met Mr. Smith.", "zh", (), []),
     # the pronoun I is never a name; nor is A
