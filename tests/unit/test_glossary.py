@@ -238,3 +238,18 @@ def test_a_chinese_target_may_spell_its_glossary_targets_in_latin() -> None:
     assert llm.allow_latin[-1] == {"internet"}
     translator.glossary = None  # without it, the copied word is a leak
     assert run_instance(translator, 0, "we use internet", "", 0.4).prediction == "我们用"
+
+
+def test_the_glossary_article_replaces_the_models() -> None:
+    # The model copies the replaced term but says "the" where the glossary says "a".
+    llm = DictionaryLLM(LEXICON | {"进": "joined", "a": "the"})
+    glossary = Glossary((Term("武校", "a martial arts school"),))
+    translator = SimultaneousTranslator(llm, Clause(), TranslatorConfig(), glossary=glossary)
+    assert run_instance(translator, 0, "我进武校。", "", 0.25).prediction == (
+        "I joined a martial arts school."
+    )
+    config = TranslatorConfig(repair_articles=False)
+    translator = SimultaneousTranslator(llm, Clause(), config, glossary=glossary)
+    assert run_instance(translator, 0, "我进武校。", "", 0.25).prediction == (
+        "I joined the martial arts school."
+    )

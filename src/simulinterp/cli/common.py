@@ -93,6 +93,13 @@ def add_glossary(parser: argparse.ArgumentParser, *, per_line: bool = False) -> 
         "annotate it with its target in brackets, or a hint line after the source "
         "(default: %(default)s)",
     )
+    group.add_argument(
+        "--no-article-repair",
+        dest="repair_articles",
+        action="store_false",
+        help="keep the model's article before an English glossary target (by default 'the "
+        "institute' becomes the glossary's 'an institute')",
+    )
 
 
 def glossary_from(args: argparse.Namespace) -> Glossary | None:
@@ -136,9 +143,12 @@ def translator_config(args: argparse.Namespace) -> TranslatorConfig:
         style = prompt_style_for(adapter, getattr(args, "prompt_style", "auto"))
     except ValueError as err:
         raise CliError(str(err)) from err
-    method = getattr(args, "glossary_method", TranslatorConfig.glossary_method)
     return TranslatorConfig(
-        source_lang=src, target_lang=tgt, prompt_style=style, glossary_method=method
+        source_lang=src,
+        target_lang=tgt,
+        prompt_style=style,
+        glossary_method=getattr(args, "glossary_method", TranslatorConfig.glossary_method),
+        repair_articles=getattr(args, "repair_articles", TranslatorConfig.repair_articles),
     )
 
 

@@ -3,10 +3,10 @@
 ``term_accuracy`` is the WMT terminology task's term success rate (Semenov et al., 2023,
 "Findings of the WMT 2023 Shared Task on Machine Translation with Terminologies"): the share of
 the required target terms, over all lines, that appear in the line's output. How a term is
-matched (:func:`term_found`): English ignores case, typographic quotes and the spacing around
-hyphens (``Pan - Cultural`` is ``Pan-Cultural``), and the punctuation at the ends of the term
-(``Co.,`` is ``Co``); it must stand as whole words. Chinese ignores whitespace and matches a
-substring.
+matched (:func:`term_found`, :func:`simulinterp.translate.glossary.contains_term`): English
+ignores case, typographic quotes and the spacing around hyphens (``Pan - Cultural`` is
+``Pan-Cultural``), and the punctuation at the ends of the term (``Co.,`` is ``Co``); it must
+stand as whole words. Chinese ignores whitespace and matches a substring.
 
 ``leak_rate`` is the share of lines whose output holds a leaked source word
 (:func:`simulinterp.leaks.leaked_words`).
@@ -14,26 +14,15 @@ substring.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 
 from simulinterp.leaks import leaked_words
-
-_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
-_HYPHEN_SPACES_RE = re.compile(r"\s*-\s*")
-_SPACES_RE = re.compile(r"\s+")
+from simulinterp.translate.glossary import contains_term
 
 
 def term_found(term: str, output: str, target_lang: str) -> bool:
     """True when ``output`` holds the required ``term`` (see the module docstring)."""
-    if target_lang == "zh":
-        strip = "".join
-        return strip(term.split()) in strip(output.split())
-    wanted = _normalize_en(term).strip(" \t.,;:!?\"'()[]")
-    if not wanted:
-        return False
-    pattern = rf"(?<![a-z0-9]){re.escape(wanted)}(?![a-z0-9])"
-    return re.search(pattern, _normalize_en(output)) is not None
+    return contains_term(output, term, target_lang)
 
 
 def term_counts(
@@ -81,8 +70,3 @@ def leak_rate(
         for out, src, ok in zip(outputs, sources, per_line, strict=True)
     )
     return leaking / len(outputs)
-
-
-def _normalize_en(text: str) -> str:
-    text = text.translate(_QUOTES).lower()
-    return _SPACES_RE.sub(" ", _HYPHEN_SPACES_RE.sub("-", text)).strip()

@@ -121,6 +121,33 @@ class Glossary:
         return re.compile(rf"(?<![\w]){escaped}(?![\w])", re.IGNORECASE)
 
 
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
+_HYPHEN_SPACES_RE = re.compile(r"\s*-\s*")
+_SPACES_RE = re.compile(r"\s+")
+
+
+def contains_term(text: str, term: str, lang: str) -> bool:
+    """True when ``text`` holds the target ``term`` in language ``lang``.
+
+    English ignores case, typographic quotes, the spacing around hyphens (``Pan - Cultural``
+    is ``Pan-Cultural``) and the punctuation at the ends of the term (``Co.,`` is ``Co``), and
+    the term must stand as whole words. Chinese ignores whitespace and matches a substring.
+    """
+    if lang == "zh":
+        return "".join(term.split()) in "".join(text.split())
+    wanted = normalize_english(term).strip(" \t.,;:!?\"'()[]")
+    if not wanted:
+        return False
+    pattern = rf"(?<![a-z0-9]){re.escape(wanted)}(?![a-z0-9])"
+    return re.search(pattern, normalize_english(text)) is not None
+
+
+def normalize_english(text: str) -> str:
+    """Lowercase, ASCII quotes, no spaces around hyphens, single spaces."""
+    text = text.translate(_QUOTES).lower()
+    return _SPACES_RE.sub(" ", _HYPHEN_SPACES_RE.sub("-", text)).strip()
+
+
 def prompt_source(text: str, matches: Sequence[TermMatch], method: str, source_lang: str) -> str:
     """The source text as the prompt shows it, with the matched terms marked by ``method``.
 

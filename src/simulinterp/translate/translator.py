@@ -19,7 +19,13 @@ from simulinterp.lang import check_pair, join_units, unit_spans
 from simulinterp.leaks import allowed_latin
 from simulinterp.llm.base import Continuation, LLMBackend
 from simulinterp.policy.base import CandidateUnit, Policy, PolicyView, Write
-from simulinterp.translate.glossary import GLOSSARY_METHODS, HINT_LABEL, Glossary, prompt_source
+from simulinterp.translate.glossary import (
+    GLOSSARY_METHODS,
+    HINT_LABEL,
+    Glossary,
+    contains_term,
+    prompt_source,
+)
 from simulinterp.translate.guard import (
     allowed_new_units,
     leak_free_units,
@@ -27,6 +33,7 @@ from simulinterp.translate.guard import (
     max_target_units,
 )
 from simulinterp.translate.prompts import PROMPT_STYLES, STOP_STRINGS, build_prompt
+from simulinterp.translate.term_repair import repaired
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +61,8 @@ class TranslatorConfig:
             ``simulinterp train sft`` expect; their ``simulinterp.json`` says which).
         glossary_method: how glossary terms found in the source reach the model (one of
             :data:`~simulinterp.translate.glossary.GLOSSARY_METHODS`).
+        repair_articles: give an English glossary target its own article when the model
+            wrote its phrase with another one (:mod:`~simulinterp.translate.term_repair`).
     """
 
     source_lang: str = "zh"
@@ -65,6 +74,7 @@ class TranslatorConfig:
     ban_latin_in_chinese: bool = True
     prompt_style: str = "few-shot"
     glossary_method: str = "replace"
+    repair_articles: bool = True
 
     def __post_init__(self) -> None:
         src, tgt = check_pair(self.source_lang, self.target_lang)
@@ -263,7 +273,7 @@ class SimultaneousTranslator:
         if cfg.ban_latin_in_chinese and cfg.target_lang == "zh":
             source, _, targets = self._leak_context()
             options["allow_latin"] = allowed_latin(source, targets)
-        return self.llm.continue_text(
+        cont = self.llm.continue_text(
             prompt,
             seg.committed_text,
             max_tokens=max(1, max_tokens),
@@ -271,6 +281,11 @@ class SimultaneousTranslator:
             ban_cjk=cfg.ban_cjk_in_english and cfg.target_lang == "en",
             **options,
         )
+        if self.glossary and cfg.repair_articles and cfg.target_lang == "en":
+            targets = self._leak_context()[2]
+            done = seg.committed_text
+            cont = repaired(cont, [t for t in targets if not contains_term(done, t, "en")])
+        return cont
 
     def _prompt_source(self) -> str:
         """The source read so far in this segment, with its glossary terms marked."""
