@@ -7,6 +7,10 @@ target's phrase after a different article (``the`` for ``a``), or at the start o
 without one, the article is put right; capitalization follows the text (``A holy king`` ->
 ``The Holy King``). Nothing else is rewritten: a phrase after another word (``Wuhan Martial
 Arts Training Institute``) or a paraphrase (``institution``) stays as the model wrote it.
+
+The repair sees one candidate at a time and committed text is never rewritten, so it helps
+where a candidate holds the whole phrase (a clause, a sentence); under wait-k the article is
+often committed a step before the phrase arrives.
 """
 
 from __future__ import annotations
