@@ -8,7 +8,7 @@ limit is easy to reason about.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from simulinterp.lang import has_cjk, split_units
 from simulinterp.llm.base import Continuation, LLMError, Token
@@ -36,7 +36,9 @@ class DictionaryLLM:
     """Word-for-word translation of the last user turn of a ChatML prompt.
 
     Args:
-        lexicon: source unit -> target unit (unknown units become ``x``).
+        lexicon: source unit -> target unit (unknown units become ``x``, or ``某`` for a
+            Chinese target, where a Latin ``x`` would be a leaked word; a unit already in the
+            target's script is copied).
         target_lang: ``en`` joins units with spaces, ``zh`` without.
         context_tokens: prompts longer than this (in characters) raise :class:`LLMError`.
         logprob: log-probability of each generated token, as a function of its position.
@@ -62,6 +64,7 @@ class DictionaryLLM:
         self.script = script
         self.interrupt_after = interrupt_after
         self.calls: list[tuple[str, str, int]] = []
+        self.allow_latin: list[frozenset[str] | None] = []  # what each call allowed
 
     def translation(self, prompt: str) -> str:
         source = prompt.rsplit("<|im_start|>user\n", 1)[1].split("<|im_end|>", 1)[0]
@@ -69,7 +72,13 @@ class DictionaryLLM:
         units = split_units(source, source_lang)
         if source_lang == "en":  # "park." is "park" and "."
             units = [p for u in units for p in ([u[:-1], u[-1]] if u[-1:] in ",." else [u]) if p]
-        words = [self.lexicon.get(u, "x") for u in units]
+        unknown = "某" if self.target_lang == "zh" else "x"
+        words = [
+            # a unit already in the target's script is copied: a Latin name in Chinese, or
+            # Chinese a glossary put into English
+            self.lexicon.get(u, u if has_cjk(u) == (self.target_lang == "zh") else unknown)
+            for u in units
+        ]
         if self.target_lang == "zh":
             return "".join(words)
         out = ""
@@ -85,8 +94,10 @@ class DictionaryLLM:
         max_tokens: int,
         stop: Sequence[str] = (),
         ban_cjk: bool = False,
+        allow_latin: Collection[str] | None = None,
     ) -> Continuation:
         self.calls.append((prompt, prefix, max_tokens))
+        self.allow_latin.append(None if allow_latin is None else frozenset(allow_latin))
         if self.interrupt_after is not None and len(self.calls) >= self.interrupt_after:
             raise KeyboardInterrupt
         if len(prompt) + len(prefix) + max_tokens > self.context_tokens:

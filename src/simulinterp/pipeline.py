@@ -25,6 +25,7 @@ from simulinterp.audio import AudioChunk
 from simulinterp.events import SourceUnit, SourceWord, SpeechCommit, TargetCommit, Transcript
 from simulinterp.llm.base import LLMBackend
 from simulinterp.policy.base import Policy
+from simulinterp.translate.glossary import Glossary
 from simulinterp.translate.translator import SimultaneousTranslator, TranslatorConfig
 
 
@@ -181,11 +182,12 @@ class SpeechEngine:
         recognizer: RecognizerConfig | None = None,
         *,
         realtime: bool = False,
+        glossary: Glossary | None = None,
     ) -> SpeechSession:
-        """A new session for one speaker in the direction of ``config``."""
+        """A new session for one speaker in the direction of ``config`` (with ``glossary``)."""
         rec_config = recognizer or RecognizerConfig(lang=config.source_lang)
         return SpeechSession(
             StreamingRecognizer(self.whisper, self.vad, rec_config),
-            SimultaneousTranslator(self.llm, policy, config),
+            SimultaneousTranslator(self.llm, policy, config, glossary=glossary),
             realtime=realtime,
         )

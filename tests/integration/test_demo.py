@@ -25,8 +25,10 @@ def test_the_demo_interprets_jfk_as_one_faithful_sentence(tmp_path: Path, monkey
     monkeypatch.setenv("SIMULINTERP_NATIVE_LOGS", "stderr")
     assert main(["demo", "--fast", "--output", str(tmp_path)]) == 0
     doc = json.loads((tmp_path / "jfk_inaugural_en.zh.json").read_text(encoding="utf-8"))
-    heard = doc["transcript"].lower()
-    assert "ask not what your country can do for you" in heard, heard
+    heard = " ".join(re.sub(r"[^a-z ]", " ", doc["transcript"].lower()).split())
+    # the words, not the commas the pauses put in (nor "ask"/"asked", which the schedule varies)
+    assert "not what your country can do for you" in heard, heard
+    assert "ask what you can do for your country" in heard, heard
     translation = doc["translation"]
     printed = capsys.readouterr().out
     assert translation in printed

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from simulinterp.eval.runner import EvalData, evaluate
 from simulinterp.lang import has_cjk
+from simulinterp.leaks import allowed_latin, leaked_words
 from simulinterp.llm.base import LLMBackend
 from simulinterp.policy import make_policy
 from simulinterp.translate import SimultaneousTranslator, TranslatorConfig
@@ -72,6 +74,30 @@ def test_ban_cjk_keeps_chinese_out(llm: LLMBackend) -> None:
     assert banned.text == "".join(t.text for t in banned.tokens)
 
 
+# A TED sentence the 0.5B answers with " glaciers和海冰…": it leaks an English word.
+LEAKY = "Glaciers and sea ice that have been with us for millennia are now disappearing."
+
+
+def test_allow_latin_keeps_leaked_words_out(llm: LLMBackend, monkeypatch) -> None:
+    from simulinterp.llm import llamacpp
+
+    prompt = build_prompt("en", "zh", LEAKY)
+    free = llm.continue_text(prompt, max_tokens=24, stop=STOP_STRINGS)
+    assert leaked_words(free.text, LEAKY, "zh"), free.text  # the model does leak
+    allowed = allowed_latin(LEAKY)
+    on_demand = llm.continue_text(prompt, max_tokens=24, stop=STOP_STRINGS, allow_latin=allowed)
+    assert has_cjk(on_demand.text) and not leaked_words(on_demand.text, LEAKY, "zh")
+    assert on_demand.text == "".join(t.text for t in on_demand.tokens)
+    # Banning on demand picks what banning every Latin token at once picks.
+    monkeypatch.setattr(llamacpp, "_ON_DEMAND_ROUNDS", 0)
+    full = llm.continue_text(prompt, max_tokens=24, stop=STOP_STRINGS, allow_latin=allowed)
+    assert full.text == on_demand.text
+    # A name of the source may stay in Latin.
+    named = build_prompt("en", "zh", "NASA's Kepler mission")
+    kept = llm.continue_text(named, max_tokens=12, stop=STOP_STRINGS, allow_latin={"nasa"})
+    assert "NASA" in kept.text, kept.text
+
+
 def test_a_forced_prefix_is_continued(llm: LLMBackend) -> None:
     result = llm.continue_text(
         PROMPT_ZH_EN, "We are", max_tokens=10, stop=STOP_STRINGS, ban_cjk=True
@@ -109,3 +135,31 @@ def test_wait_k_commits_before_the_sentence_ends(llm: LLMBackend, ted: EvalData)
         assert instance.delays[0] < instance.source_length / 2, instance.delays
         early = sum(d < instance.source_length for d in instance.delays)
         assert early >= len(instance.delays) / 2, instance.delays
+
+
+# Six short lines of the WMT 2023 terminology set with 7 required terms; with the 0.5B and the
+# offline policy the glossary took term accuracy from 1/7 to 7/7 (wait-k 3: 6/7).
+WMT_TERMS = Path("text/dev/wmt23_terminology_zh-en")
+TERM_LINES = (0, 37, 49, 56, 68, 81)
+
+
+def test_a_glossary_puts_its_terms_into_the_translation(llm: LLMBackend, shared_data) -> None:
+    from simulinterp.translate.glossary_files import read_line_glossaries, read_required_terms
+
+    folder = shared_data / WMT_TERMS
+    sources = (folder / "source.txt").read_text(encoding="utf-8").splitlines()
+    references = (folder / "ref.txt").read_text(encoding="utf-8").splitlines()
+    terms = read_required_terms(folder / "terms.jsonl", "zh", "en")
+    glossaries = read_line_glossaries(folder / "terms.jsonl", "zh", "en")
+
+    def pick(items: list) -> list:
+        return [items[i] for i in TERM_LINES]
+
+    data = EvalData(pick(sources), pick(references), "zh", "en", terms=pick(terms))
+    translator = SimultaneousTranslator(llm, make_policy("offline"), TranslatorConfig("zh", "en"))
+    plain, _ = evaluate(translator, data, 0.25)
+    scores, instances = evaluate(translator, replace(data, glossaries=pick(glossaries)), 0.25)
+    assert scores["terms"] == 7
+    assert scores["term_accuracy"] >= 5 / 7 > plain["term_accuracy"], (scores, plain)
+    assert scores["leak_rate"] == 0.0
+    assert all(len(i.prediction.split()) >= 4 for i in instances), instances

@@ -400,3 +400,89 @@ def test_eval_live_reads_units_that_arrived_while_busy_in_one_batch(
     # at a million units/s every unit has arrived before the translator is free: one decision per
     # line (and one flush), against one per unit
     assert calls[1] < calls[0]
+
+
+# -- glossaries and terms ---------------------------------------------------------------
+
+TERMS = '[{"zh": "今天", "en": "today"}]\n[]\n[{"zh": "公园", "en": "the garden"}]\n'
+
+
+def test_eval_term_accuracy_without_and_with_the_glossary(
+    use_llm, corpus, tmp_path: Path, capsys
+) -> None:
+    source, reference = corpus
+    terms = _write(tmp_path / "terms.jsonl", TERMS)
+    argv = ["eval", "--source", source, "--reference", reference, "--no-oracle", "--terms", terms]
+    assert main([*argv, "--output", str(tmp_path / "plain")]) == 0
+    plain = json.loads((tmp_path / "plain" / "scores.json").read_text())
+    # "I we to day." and "I go the park.": neither required term is there
+    assert plain["term_accuracy"] == 0.0 and plain["terms"] == 2
+    assert plain["leak_rate"] == 0.0
+    assert main([*argv, "--glossary", terms, "--output", str(tmp_path / "glossary")]) == 0
+    scores = json.loads((tmp_path / "glossary" / "scores.json").read_text())
+    records = [json.loads(r) for r in (tmp_path / "glossary" / "instances.log").open()]
+    assert [r["prediction"] for r in records] == [
+        "I we today.",
+        "he very good.",
+        "I go the garden.",
+    ]
+    assert scores["term_accuracy"] == 1.0
+    offline = json.loads((tmp_path / "glossary" / "offline" / "scores.json").read_text())
+    assert offline["term_accuracy"] == 1.0  # the offline run has the glossary too
+    assert "term_accuracy" in capsys.readouterr().out
+
+
+def test_eval_with_a_tsv_glossary_for_every_line(use_llm, corpus, tmp_path: Path) -> None:
+    source, reference = corpus
+    glossary = _write(tmp_path / "g.tsv", "我们\twe all\n")
+    out = tmp_path / "run"
+    argv = ["eval", "--source", source, "--reference", reference, "--output", str(out)]
+    assert main([*argv, "--no-oracle", "--no-offline", "--glossary", glossary]) == 0
+    records = [json.loads(r) for r in (out / "instances.log").open()]
+    assert records[0]["prediction"] == "we all to day."
+
+
+@pytest.mark.parametrize("option", ["--terms", "--glossary"])
+def test_eval_terms_must_be_line_aligned(use_llm, corpus, tmp_path: Path, capsys, option) -> None:
+    source, reference = corpus
+    terms = _write(tmp_path / "terms.jsonl", TERMS + "[]\n")
+    argv = ["eval", "--source", source, "--reference", reference, "--output", "o", option, terms]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{terms} has 4 lines but {source} has 3; they must be line-aligned" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (None, "glossary file not found: "),
+        (b"\xba\xc2\xc8\xca\tHao Ren\n", "g.tsv, line 1: not valid UTF-8 (byte 0xba at column 1)"),
+        ("我们\twe\n他 he\n", "g.tsv, line 2: expected source<TAB>target, found no tab"),
+        ("我们\t\n", "g.tsv, line 1: the target term is empty"),
+        ("我们\twe\n我们\twe all\n", "g.tsv, line 2: duplicate term '我们' (already on line 1)"),
+    ],
+)
+def test_translate_refuses_a_bad_glossary(use_llm, tmp_path: Path, capsys, data, message) -> None:
+    source = _write(tmp_path / "in.txt", "我们今天。\n")
+    glossary = tmp_path / "g.tsv"
+    if data is not None:
+        _write(glossary, data)
+    assert main(["translate", source, "--glossary", str(glossary)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("simulinterp: error: ")
+    assert message in captured.err and captured.err.count("\n") == 1
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize("method", ["replace", "annotate", "hint"])
+def test_translate_with_a_glossary(use_llm, tmp_path: Path, capsys, method) -> None:
+    source = _write(tmp_path / "in.txt", "我们今天。\n")
+    glossary = _write(tmp_path / "g.tsv", "今天\ttoday\n")
+    argv = ["translate", source, "--glossary", glossary, "--glossary-method", method]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    if method == "replace":  # the fake copies what the source holds in Latin
+        assert out == "I we today.\n"
+    else:
+        assert "today" in out

@@ -227,3 +227,37 @@ def test_speech_commands_use_the_direction_defaults(fake_models, tmp_path, monke
     with pytest.raises(SystemExit):
         main(["interpret", wav, "--from", "en", "--to", "zh", "--model", "fast", "--k", "2"])
     assert seen == {"model": "fast", "policy": "wait-k", "k": 2, "layout": "exchanges"}
+
+
+def test_interpret_with_a_glossary(fake_models, tmp_path, capsys):
+    wav = tones(tmp_path / "talk.wav")
+    glossary = tmp_path / "g.tsv"
+    glossary.write_text("park\t花园\n", encoding="utf-8")
+    argv = ["interpret", wav, "--from", "en", "--to", "zh", "--glossary", str(glossary)]
+    assert main(argv) == 0
+    assert "们去今公花园，他喜欢" in capsys.readouterr().out  # "park" replaced, then copied
+
+
+def test_interpret_refuses_a_bad_glossary(fake_models, tmp_path, capsys):
+    wav = tones(tmp_path / "talk.wav")
+    argv = ["interpret", wav, "--from", "en", "--to", "zh", "--glossary", "nope.tsv"]
+    assert main(argv) == 2
+    assert "glossary file not found: nope.tsv" in capsys.readouterr().err
+
+
+def test_eval_on_speech_with_terms_and_a_glossary(fake_models, tmp_path):
+    tones(tmp_path / "a.wav")
+    sf.write(tmp_path / "b.wav", speak([["he", "likes", "it"]]), 16000)
+    (tmp_path / "list.txt").write_text("a.wav\nb.wav\n")
+    (tmp_path / "ref.txt").write_text("们去今花园他喜欢\n他喜欢\n")
+    terms = tmp_path / "terms.jsonl"
+    terms.write_text('[{"en": "park", "zh": "花园"}]\n[]\n', encoding="utf-8")
+    args = [*eval_args(tmp_path), "--terms", str(terms), "--no-offline"]
+    assert main(args) == 0
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+    assert scores["term_accuracy"] == 0.0 and scores["leak_rate"] == 0.0
+    assert main([*args, "--glossary", str(terms)]) == 0
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+    assert scores["term_accuracy"] == 1.0
+    (tmp_path / "short.jsonl").write_text("[]\n")
+    assert main([*args, "--glossary", str(tmp_path / "short.jsonl")]) == 2

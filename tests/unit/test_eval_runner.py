@@ -96,6 +96,7 @@ SCORE_KEYS = {
     "AL_CA",
     "LAAL_CA",
     "StartOffset_CA",
+    "leak_rate",
     "instances",
 }
 
@@ -124,9 +125,30 @@ def test_score_instances_by_hand() -> None:
         "AL_CA": 0.7,
         "LAAL_CA": 0.7,
         "StartOffset_CA": 0.7,
+        "leak_rate": 0.0,
         "instances": 2,
     }
     assert scores == pytest.approx(expected)
+
+
+def test_score_instances_counts_leaks_and_terms() -> None:
+    # Three lines, one of them with a Chinese word left in: leak_rate 1/3. Required terms:
+    # "Hao Ren" (found, in another case), "Su Yu" (missing), "Galaxy Media" (found): 2/3.
+    lines = [
+        _instance(0, "hao ren went home", "Hao Ren went home", [4] * 4, [1.0] * 4),
+        _instance(1, "he met 苏羽", "He met Su Yu", [4] * 3, [1.0] * 3),
+        _instance(2, "at Galaxy Media", "at Galaxy Media", [4] * 3, [1.0] * 3),
+    ]
+    terms = [["Hao Ren"], ["Su Yu"], ["Galaxy Media"]]
+    scores = score_instances(lines, "en", terms)
+    assert scores["leak_rate"] == pytest.approx(1 / 3)
+    assert scores["term_accuracy"] == pytest.approx(2 / 3)
+    assert scores["terms"] == 3
+    # a glossary target is never a leak
+    assert score_instances(lines, "en", allowed=[(), ("苏羽",), ()])["leak_rate"] == 0.0
+    # no required term at all: the accuracy is undefined, not 0 or 1
+    none = score_instances(lines, "en", [[], [], []])
+    assert none["term_accuracy"] is None and none["terms"] == 0
 
 
 def test_score_instances_laal_uses_the_reference_length() -> None:

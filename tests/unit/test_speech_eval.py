@@ -439,3 +439,25 @@ def test_long_form_pieces_from_commits() -> None:
     assert pieces[1].source_length == 5000.0
     plain = resegment_instance(whole, refs, None, "en")
     assert plain[1].delays == [8000.0] * 4 and plain[1].source_length == 10_000.0
+
+
+def test_score_speech_leaks_and_terms() -> None:
+    from dataclasses import replace
+
+    # Recording 0 is one instance; recording 1 a long one in two sentences (re-segmented).
+    first = instance(
+        "他擦掉了 fence。", [100.0] * 6, transcript="he wiped off the fence", lang="zh"
+    )
+    second = replace(
+        instance("NASA的任务", [100.0] * 4, transcript="NASA's mission", lang="zh"), index=1
+    )
+    third = replace(
+        instance("开普勒。", [200.0] * 4, transcript="Kepler", lang="zh"), index=1, sentence=1
+    )
+    terms = [["栅栏"], ["任务", "开普勒"]]
+    scores = score_speech([first, second, third], "zh", "en", terms)
+    assert scores["leak_rate"] == pytest.approx(1 / 3)  # "fence"; NASA is a name
+    assert scores["term_accuracy"] == pytest.approx(2 / 3)  # both sentences count for rec. 1
+    assert scores["terms"] == 3
+    allowed = [["fence"], []]
+    assert score_speech([first, second, third], "zh", "en", allowed=allowed)["leak_rate"] == 0.0

@@ -11,10 +11,12 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from simulinterp.lang import has_cjk  # noqa: E402
+from simulinterp.leaks import latin_runs, spells_allowed  # noqa: E402
 from simulinterp.llm.base import LLMBackend, LLMError  # noqa: E402
 from simulinterp.llm.transformers_backend import (  # noqa: E402
     TransformersBackend,
     cjk_token_ids,
+    latin_token_texts,
 )
 
 pytestmark = pytest.mark.torch
@@ -151,6 +153,19 @@ def test_ban_cjk_keeps_chinese_out(backend, tokenizer):
     for token_id in range(len(tokenizer)):
         if has_cjk(tokenizer.decode([token_id])):
             assert token_id in ids
+
+
+def test_allow_latin_keeps_other_latin_words_out(backend, tokenizer):
+    free = backend.continue_text(PROMPT, " The", max_tokens=20)
+    assert latin_runs(free.text), "the fixture should produce Latin letters when not banned"
+    allowed = {"meeting"}
+    constrained = backend.continue_text(PROMPT, " The", max_tokens=20, allow_latin=allowed)
+    assert constrained.tokens
+    for token in constrained.tokens:
+        assert all(spells_allowed(run, allowed) for run in latin_runs(token.text)), token
+    texts = dict(latin_token_texts(tokenizer))
+    assert tokenizer.eos_token_id not in texts  # special tokens are never banned
+    assert all(latin_runs(text) for text in texts.values())
 
 
 def test_a_character_split_across_tokens_comes_out_whole(tokenizer):

@@ -631,3 +631,53 @@ def test_which_last_units_a_next_token_could_extend(unit: str, lang: str, may: b
     from simulinterp.translate.translator import _may_continue
 
     assert _may_continue(unit, lang) is may
+
+
+# -- leaked source words ----------------------------------------------------------------
+
+EN_ZH_LEAKY = {"he": "他", "wiped": "擦掉了", "the": "", "fence": "fence", ".": "。", "NASA": "NASA"}
+
+
+class LeakyLLM(DictionaryLLM):
+    """Translates English into Chinese but leaves "fence" in English, as the 0.5B does."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(lexicon=EN_ZH_LEAKY, target_lang="zh", **kwargs)
+
+
+@pytest.mark.parametrize("policy", [WaitK(k=1), WaitK(k=3), Clause(), Offline()], ids=repr)
+def test_a_leaked_word_is_never_committed(policy: Policy) -> None:
+    translator = _translate(policy, "he wiped the fence.", LeakyLLM(), EN_ZH_CONFIG)
+    # At a flush the leaked word is dropped and the rest of the sentence kept.
+    assert translator.text == "他擦掉了。"
+
+
+def test_a_candidate_is_cut_before_its_leak() -> None:
+    llm = DictionaryLLM(lexicon=EN_ZH, target_lang="zh", script="我们 park 去了")
+    translator = SimultaneousTranslator(llm, Confidence(), EN_ZH_CONFIG)
+    commits = [c for u in source_units("I we go the", "en", 0.4) for c in translator.feed(u)]
+    assert [c.text for c in commits] == ["我们"]  # "park" and what follows it wait
+    assert not any(c.final for c in commits)
+
+
+def test_names_of_the_source_may_stay_in_latin() -> None:
+    llm = DictionaryLLM(script="NASA的任务")
+    translator = _translate(Clause(), "NASA mission .", llm, EN_ZH_CONFIG)
+    assert translator.text == "NASA的任务"
+    # ... and the backend is told which Latin words it may write: the source's names
+    assert llm.allow_latin[-1] == {"nasa"}
+
+
+def test_latin_is_left_alone_for_an_english_target_and_when_switched_off() -> None:
+    llm = DictionaryLLM()
+    _translate(Clause(), "我们。", llm)
+    assert llm.allow_latin == [None]
+    llm = LeakyLLM()
+    config = TranslatorConfig("en", "zh", ban_latin_in_chinese=False)
+    _translate(Clause(), "he wiped the fence.", llm, config)
+    assert set(llm.allow_latin) == {None}
+
+
+def test_chinese_left_in_an_english_translation_is_dropped() -> None:
+    llm = DictionaryLLM(script="I went 公园 today.")
+    assert _translate(Offline(), "我们今天去公园。", llm).text == "I went today."

@@ -17,6 +17,7 @@ from simulinterp.llm.factory import BACKENDS, ModelConfig, build_backend
 from simulinterp.llm.models import ModelNotFoundError, cache_dir
 from simulinterp.policy import POLICIES, Policy, make_policy
 from simulinterp.translate import TranslatorConfig
+from simulinterp.translate.glossary import GLOSSARY_METHODS, Glossary, GlossaryError
 from simulinterp.translate.prompts import LAYOUTS, PROMPT_STYLES
 
 EXIT_USAGE = 2
@@ -87,6 +88,49 @@ def add_model(parser: argparse.ArgumentParser, default: str | None = "fast") -> 
     )
 
 
+def add_glossary(parser: argparse.ArgumentParser, *, per_line: bool = False) -> None:
+    group = parser.add_argument_group("glossary")
+    lines = (
+        " (JSON lines are line-aligned with the source: each line's terms apply to it)"
+        if per_line
+        else ""
+    )
+    group.add_argument(
+        "--glossary",
+        metavar="FILE",
+        help="terms to translate as given: a TSV of source<TAB>target, or JSON lines in the "
+        f'WMT format, [{{"zh": "郝仁", "en": "Hao Ren"}}] per line{lines}',
+    )
+    group.add_argument(
+        "--glossary-method",
+        default=TranslatorConfig.glossary_method,
+        choices=GLOSSARY_METHODS,
+        help="how a term found in the source reaches the model: replace it by its target, "
+        "annotate it with its target in brackets, or a hint line after the source "
+        "(default: %(default)s)",
+    )
+    group.add_argument(
+        "--no-article-repair",
+        dest="repair_articles",
+        action="store_false",
+        help="keep the model's article before an English glossary target (by default 'the "
+        "institute' becomes the glossary's 'an institute')",
+    )
+
+
+def glossary_from(args: argparse.Namespace) -> Glossary | None:
+    """The ``--glossary`` file as one glossary (JSON lines merged), or None."""
+    from simulinterp.translate.glossary_files import read_glossary
+
+    if not getattr(args, "glossary", None):
+        return None
+    src, tgt = direction(args)
+    try:
+        return read_glossary(args.glossary, src, tgt)
+    except GlossaryError as err:
+        raise CliError(str(err)) from err
+
+
 def direction(args: argparse.Namespace) -> tuple[str, str]:
     try:
         return check_pair(args.source_lang, args.target_lang)
@@ -121,6 +165,8 @@ def translator_config(args: argparse.Namespace) -> TranslatorConfig:
             ("layout", getattr(args, "layout", None)),
             ("context_sentences", getattr(args, "context", None)),
             ("max_duty", getattr(args, "max_duty", None)),
+            ("glossary_method", getattr(args, "glossary_method", None)),
+            ("repair_articles", getattr(args, "repair_articles", None)),
         )
         if value is not None
     }

@@ -11,6 +11,7 @@ from typing import Any
 from simulinterp.cli.common import (
     CliError,
     add_direction,
+    add_glossary,
     add_model,
     add_policy,
     apply_speech_defaults,
@@ -56,9 +57,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--transcripts", help="speech: gold transcripts, line-aligned, to add WER or CER"
     )
     parser.add_argument("--output", required=True, help="output directory")
+    parser.add_argument(
+        "--terms",
+        metavar="FILE",
+        help="required target terms, one JSON list per line, line-aligned with the source "
+        '([{"zh": "郝仁", "en": "Hao Ren"}], the WMT format): adds term_accuracy',
+    )
     add_direction(parser)
     add_policy(parser, default=None)
     add_model(parser, default=None)
+    add_glossary(parser, per_line=True)
     parser.add_argument("--sweep", help="comma-separated knob values: one run each, plus curve.png")
     parser.add_argument(
         "--rate",
@@ -103,7 +111,9 @@ def run_eval(args: argparse.Namespace) -> int:
     offline = None
     if not args.no_offline:
         translator = SimultaneousTranslator(llm, make_policy("offline"), config)
-        offline = _run(translator, data, rate, output / "offline", "offline")["BLEU"]
+        offline_scores = _run(translator, data, rate, output / "offline", "offline")
+        write_scores(output / "offline", offline_scores)
+        offline = offline_scores["BLEU"]
     points = []
     for knob in knobs:
         translator = SimultaneousTranslator(llm, policy_from(args, knob), config)
@@ -185,17 +195,58 @@ def _load_data(args: argparse.Namespace, source_lang: str, target_lang: str) -> 
     docs = None
     if args.docids:
         docs = [line.split("\t")[0].strip() for line in read_text_file(args.docids, "docids")]
-        if len(docs) != len(sources):
-            raise CliError(
-                f"{args.docids} has {len(docs)} lines but {args.source} has {len(sources)}; "
-                "they must be line-aligned"
-            )
+        _check_aligned(args.docids, len(docs), args.source, len(sources))
+    terms, glossaries = terms_and_glossaries(args, len(sources), source_lang, target_lang)
     if args.limit:
         sources, references = sources[: args.limit], references[: args.limit]
         docs = docs[: args.limit] if docs else None
+        terms = terms[: args.limit] if terms is not None else None
+        glossaries = glossaries[: args.limit] if glossaries is not None else None
     if not sources:
         raise CliError(f"{args.source} is empty")
-    return EvalData(sources, references, source_lang, target_lang, docs=docs)
+    return EvalData(
+        sources,
+        references,
+        source_lang,
+        target_lang,
+        docs=docs,
+        terms=terms,
+        glossaries=glossaries,
+    )
+
+
+def terms_and_glossaries(
+    args: argparse.Namespace, lines: int, source_lang: str, target_lang: str
+) -> tuple[list | None, list | None]:
+    """``--terms`` (per line) and ``--glossary`` (per line for JSON lines, else one for all)."""
+    from simulinterp.translate.glossary import GlossaryError
+    from simulinterp.translate.glossary_files import (
+        glossary_format,
+        read_glossary,
+        read_line_glossaries,
+        read_required_terms,
+    )
+
+    terms = glossaries = None
+    try:
+        if args.terms:
+            terms = read_required_terms(args.terms, source_lang, target_lang)
+            _check_aligned(args.terms, len(terms), args.source, lines)
+        if args.glossary and glossary_format(args.glossary) == "jsonl":
+            glossaries = read_line_glossaries(args.glossary, source_lang, target_lang)
+            _check_aligned(args.glossary, len(glossaries), args.source, lines)
+        elif args.glossary:
+            glossaries = [read_glossary(args.glossary, source_lang, target_lang)] * lines
+    except GlossaryError as err:
+        raise CliError(str(err)) from err
+    return terms, glossaries
+
+
+def _check_aligned(path: str, count: int, source: str, lines: int) -> None:
+    if count != lines:
+        raise CliError(
+            f"{path} has {count} lines but {source} has {lines}; they must be line-aligned"
+        )
 
 
 def _sweep_values(args: argparse.Namespace) -> list[float | None]:
@@ -209,9 +260,16 @@ def _sweep_values(args: argparse.Namespace) -> list[float | None]:
         raise CliError(f"--sweep takes numbers separated by commas, got {args.sweep!r}") from err
 
 
+def _cell(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _print_table(points: list[dict[str, Any]], offline: float | None, oracle: float | None) -> None:
-    keys = ("BLEU", "chrF", "LAAL", "AL", "AL_CA", "StartOffset", "ms_per_unit")
+    keys = ["BLEU", "chrF", "LAAL", "AL", "AL_CA", "StartOffset", "ms_per_unit", "leak_rate"]
+    if any(p.get("term_accuracy") is not None for p in points):
+        keys.append("term_accuracy")
     print("policy\tknob\t" + "\t".join(keys))
     for p in points:
-        print(f"{p['policy']}\t{p['knob']}\t" + "\t".join(f"{p[k]:.2f}" for k in keys))
+        values = (p.get(k) for k in keys)
+        print(f"{p['policy']}\t{p['knob']}\t" + "\t".join(_cell(v) for v in values))
     print(json.dumps({"offline_BLEU": offline, "oracle_AL": oracle}))

@@ -25,6 +25,7 @@ def run_speech_eval(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from simulinterp.audio import AudioError
+    from simulinterp.cli.evaluate import terms_and_glossaries
     from simulinterp.eval.quality import bleu
     from simulinterp.eval.runner import write_scores
     from simulinterp.eval.speech import score_speech
@@ -34,7 +35,8 @@ def run_speech_eval(args: argparse.Namespace) -> int:
     from simulinterp.pipeline import SpeechEngine
 
     config = translator_config(args)
-    items = _items(args)
+    items, listed = _items(args)
+    terms, glossaries = terms_and_glossaries(args, listed, config.source_lang, config.target_lang)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     policy = policy_from(args)
@@ -55,13 +57,18 @@ def run_speech_eval(args: argparse.Namespace) -> int:
                 config,
                 output / "instances.log",
                 lambda n: bar.advance(task, n),
+                glossaries,
             ):
                 instances.append(instance)
     except KeyboardInterrupt:
         interrupted = True
     except AudioError as err:
         raise CliError(f"{err} (finished recordings are in {output}/instances.log)") from err
-    scores = score_speech(instances, config.target_lang, config.source_lang)
+    allowed = [
+        (*(glossaries[k].targets if glossaries else ()), *(terms[k] if terms else ()))
+        for k in range(len(items))
+    ]
+    scores = score_speech(instances, config.target_lang, config.source_lang, terms, allowed)
     scores.update(
         policy=args.policy,
         source_lang=config.source_lang,
@@ -84,7 +91,8 @@ def run_speech_eval(args: argparse.Namespace) -> int:
     return 130 if interrupted else 0
 
 
-def _items(args: argparse.Namespace) -> list:
+def _items(args: argparse.Namespace) -> tuple[list, int]:
+    """The recordings to evaluate (``--limit`` applied) and how many the list names."""
     from simulinterp.eval.speech_run import read_items
 
     listing = read_text_file(args.source, "recording list")
@@ -101,4 +109,4 @@ def _items(args: argparse.Namespace) -> list:
         raise CliError(f"{len(missing)} recordings not found, e.g. {missing[0]}")
     if not items:
         raise CliError(f"{args.source} lists no recordings")
-    return items
+    return items, len(listing)

@@ -17,10 +17,12 @@ from pathlib import Path
 from simulinterp.cli.common import (
     CliError,
     add_direction,
+    add_glossary,
     add_model,
     add_policy,
     apply_speech_defaults,
     direction,
+    glossary_from,
     load_backend,
     policy_from,
     translator_config,
@@ -47,6 +49,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_direction(parser)
     add_policy(parser, default=None)
     add_model(parser, default=None)
+    add_glossary(parser)
     add_speech_options(parser)
     parser.add_argument("--output", help="folder for the subtitle files (default: beside input)")
     parser.add_argument(
@@ -98,13 +101,16 @@ def build_session(args: argparse.Namespace, *, realtime: bool):
     from simulinterp.pipeline import SpeechEngine
 
     src, _ = direction(args)
+    glossary = glossary_from(args)
     llm = load_backend(args)
     try:
         engine = SpeechEngine(llm, asr_model=args.asr_model, threads=args.asr_threads)
         rec = RecognizerConfig(lang=src, step_s=args.asr_step)
     except (ModelNotFoundError, ValueError) as err:
         raise CliError(str(err)) from err
-    return engine.session(policy_from(args), translator_config(args), rec, realtime=realtime)
+    return engine.session(
+        policy_from(args), translator_config(args), rec, realtime=realtime, glossary=glossary
+    )
 
 
 def _open_source(args: argparse.Namespace) -> Iterable:

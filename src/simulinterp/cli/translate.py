@@ -14,8 +14,10 @@ from pathlib import Path
 from simulinterp.cli.common import (
     CliError,
     add_direction,
+    add_glossary,
     add_model,
     add_policy,
+    glossary_from,
     load_backend,
     policy_from,
     read_lines,
@@ -40,6 +42,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_direction(parser)
     add_policy(parser)
     add_model(parser)
+    add_glossary(parser)
     parser.add_argument(
         "--rate",
         type=float,
@@ -99,8 +102,9 @@ def run_demo(args: argparse.Namespace) -> int:
 def _translate(args: argparse.Namespace, lines: Iterable[str]) -> int:
     config = translator_config(args)
     policy = policy_from(args)
+    glossary = glossary_from(args)
     llm = load_backend(args)
-    translator = SimultaneousTranslator(llm, policy, config)
+    translator = SimultaneousTranslator(llm, policy, config, glossary=glossary)
     view = _display(args)
     try:
         stream_lines(translator, lines, args.rate, view)

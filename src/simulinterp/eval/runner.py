@@ -19,7 +19,9 @@ from typing import Any
 from simulinterp.eval.instances import Instance, run_instance
 from simulinterp.eval.latency import average_lagging, latency_scores
 from simulinterp.eval.quality import bleu, chrf
+from simulinterp.eval.terms import leak_rate, term_counts
 from simulinterp.lang import split_units
+from simulinterp.translate.glossary import Glossary
 from simulinterp.translate.translator import SimultaneousTranslator
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ class EvalData:
     Attributes:
         docs: the document of each line (e.g. a talk id), when known: consecutive lines of one
             document are one stream, so each line sees the earlier ones as context.
+        terms: per line, the target terms its translation must hold (``term_accuracy``).
+        glossaries: per line, the glossary the translator uses for it.
     """
 
     sources: list[str]
@@ -41,14 +45,24 @@ class EvalData:
     source_lang: str
     target_lang: str
     docs: list[str] | None = None
+    terms: list[list[str]] | None = None
+    glossaries: list[Glossary] | None = None
 
     def __post_init__(self) -> None:
         if len(self.sources) != len(self.references):
             raise ValueError(
                 f"{len(self.sources)} source lines but {len(self.references)} references"
             )
-        if self.docs is not None and len(self.docs) != len(self.sources):
-            raise ValueError(f"{len(self.docs)} document ids for {len(self.sources)} lines")
+        for name, values in (("document ids", self.docs), ("term lists", self.terms)):
+            if values is not None and len(values) != len(self.sources):
+                raise ValueError(f"{len(values)} {name} for {len(self.sources)} lines")
+        if self.glossaries is not None and len(self.glossaries) != len(self.sources):
+            raise ValueError(f"{len(self.glossaries)} glossaries for {len(self.sources)} lines")
+
+    def allowed(self, index: int) -> tuple[str, ...]:
+        """Strings of line ``index`` that are never leaks: its glossary and required terms."""
+        glossary = self.glossaries[index].targets if self.glossaries else ()
+        return (*glossary, *(self.terms[index] if self.terms else ()))
 
 
 def run_instances(
@@ -71,6 +85,8 @@ def run_instances(
         ):
             if not source.strip():
                 logger.warning("line %d of the source is empty; its prediction is empty", index + 1)
+            if data.glossaries is not None:
+                translator.glossary = data.glossaries[index]
             same_doc = bool(data.docs) and index > 0 and data.docs[index] == data.docs[index - 1]
             instance = run_instance(
                 translator,
@@ -89,16 +105,36 @@ def run_instances(
             yield instance
 
 
-def score_instances(instances: Sequence[Instance], target_lang: str) -> dict[str, float]:
-    """Corpus BLEU/chrF and sentence-averaged latency, in units and computation-aware."""
+def score_instances(
+    instances: Sequence[Instance],
+    target_lang: str,
+    terms: Sequence[Sequence[str]] | None = None,
+    allowed: Sequence[Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """Corpus BLEU/chrF, sentence-averaged latency (in units and computation-aware),
+    ``leak_rate`` and, with ``terms``, ``term_accuracy``.
+
+    Args:
+        instances: the evaluated lines.
+        target_lang: ``en`` or ``zh``.
+        terms: per instance, the target terms its prediction must hold
+            (:func:`simulinterp.eval.terms.term_found`); adds ``term_accuracy`` (None when
+            no term is required) and ``terms`` (how many are).
+        allowed: per instance, strings that are never leaks (glossary targets).
+    """
     if not instances:
         return {"BLEU": 0.0, "chrF": 0.0, "instances": 0}
     hyps = [i.prediction for i in instances]
     refs = [i.reference for i in instances]
-    scores: dict[str, float] = {
+    scores: dict[str, Any] = {
         "BLEU": bleu(hyps, refs, target_lang),
         "chrF": chrf(hyps, refs, target_lang),
     }
+    scores["leak_rate"] = leak_rate(hyps, [i.source for i in instances], target_lang, allowed)
+    if terms is not None:
+        found, total = term_counts(hyps, terms, target_lang)
+        scores["term_accuracy"] = found / total if total else None
+        scores["terms"] = total
     units = [latency_scores(i.delays, i.source_length, i.reference_length) for i in instances]
     for key in ("AL", "LAAL", "DAL", "AP", "ATD", "StartOffset"):
         scores[key] = fmean(u[key] for u in units)
@@ -160,7 +196,9 @@ def evaluate(
 
 
 def _summary(instances: list[Instance], data: EvalData, started: float) -> dict[str, Any]:
-    scores: dict[str, Any] = score_instances(instances, data.target_lang)
+    terms = [data.terms[i.index] for i in instances] if data.terms is not None else None
+    allowed = [data.allowed(i.index) for i in instances]
+    scores = score_instances(instances, data.target_lang, terms, allowed)
     units = sum(i.source_length for i in instances)
     scores["ms_per_unit"] = 1000 * (time.perf_counter() - started) / max(1, units)
     return scores

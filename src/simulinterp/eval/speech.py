@@ -33,8 +33,9 @@ from simulinterp.eval.latency import (
     start_offset,
 )
 from simulinterp.eval.quality import bleu, chrf
+from simulinterp.eval.terms import leak_rate, term_counts
 from simulinterp.events import SpeechCommit
-from simulinterp.lang import check_language, split_units, unit_spans
+from simulinterp.lang import check_language, join_units, split_units, unit_spans
 
 ATD_SOURCE_WORD_MS = 300.0  # SimulEval's pseudo-word length for speech input
 
@@ -193,21 +194,30 @@ LATENCY_KEYS = ("StartOffset", "AL", "LAAL", "ATD", "StartOffset_CA", "AL_CA", "
 
 
 def score_speech(
-    instances: Sequence[SpeechInstance], target_lang: str, source_lang: str
+    instances: Sequence[SpeechInstance],
+    target_lang: str,
+    source_lang: str,
+    terms: Sequence[Sequence[str]] | None = None,
+    allowed: Sequence[Sequence[str]] | None = None,
 ) -> dict[str, Any]:
-    """Scores of a speech run: corpus quality, mean latency (ms) and ASR error.
+    """Scores of a speech run: corpus quality, mean latency (ms), ASR error, leaks and terms.
 
     Args:
         instances: the evaluated instances.
         target_lang: selects the BLEU tokenizer (``zh`` for Chinese).
         source_lang: ``"en"`` gives ``WER``, ``"zh"`` gives ``CER``.
+        terms: per recording (``instance.index``), the target terms its translation must
+            hold; adds ``term_accuracy`` (over recordings, the sentences of a long one
+            joined) and ``terms``.
+        allowed: per recording, strings that are never leaks (glossary targets).
 
     Returns:
         ``BLEU`` and ``chrF`` (corpus, 0-100); ``StartOffset``, ``AL``, ``LAAL``, ``ATD``,
         ``StartOffset_CA``, ``AL_CA``, ``LAAL_CA`` (ms, averaged over the instances with
         output, 0.0 when none has any); ``WER`` or ``CER`` (a fraction, corpus-level, see
         :func:`asr_error`) when every instance has a ``source_transcript`` and they hold
-        words; ``instances`` (how many were scored).
+        words; ``leak_rate`` (share of instances whose prediction leaks a word of the
+        recognized source, :mod:`simulinterp.leaks`); ``instances`` (how many were scored).
     """
     hyps = [i.prediction for i in instances]
     refs = [i.reference for i in instances]
@@ -215,6 +225,12 @@ def score_speech(
         "BLEU": bleu(hyps, refs, target_lang),
         "chrF": chrf(hyps, refs, target_lang),
     }
+    ok = [allowed[i.index] for i in instances] if allowed is not None else None
+    scores["leak_rate"] = leak_rate(hyps, [i.transcript for i in instances], target_lang, ok)
+    if terms is not None:
+        found, total = _recording_terms(instances, terms, target_lang)
+        scores["term_accuracy"] = found / total if total else None
+        scores["terms"] = total
     figures = [speech_latency(i) for i in instances if i.delays]
     for key in LATENCY_KEYS:
         scores[key] = fmean(f[key] for f in figures) if figures else 0.0
@@ -227,6 +243,18 @@ def score_speech(
             scores[key] = asr_error([i.transcript for i in instances], golds, lang)
     scores["instances"] = len(instances)
     return scores
+
+
+def _recording_terms(
+    instances: Sequence[SpeechInstance], terms: Sequence[Sequence[str]], target_lang: str
+) -> tuple[int, int]:
+    """(found, required) terms over recordings, each recording's sentences joined."""
+    outputs: dict[int, list[str]] = {}
+    for instance in instances:
+        outputs.setdefault(instance.index, []).append(instance.prediction)
+    indices = sorted(outputs)
+    joined = [join_units(outputs[k], target_lang) for k in indices]
+    return term_counts(joined, [terms[k] for k in indices], target_lang)
 
 
 def _is_punctuation(char: str) -> bool:

@@ -28,6 +28,7 @@ from simulinterp.lang import is_sentence_end, join_units, split_units
 from simulinterp.pipeline import SpeechEngine
 from simulinterp.policy.base import Policy
 from simulinterp.policy.registry import make_policy
+from simulinterp.translate.glossary import Glossary
 from simulinterp.translate.translator import SimultaneousTranslator, TranslatorConfig
 
 logger = logging.getLogger(__name__)
@@ -82,10 +83,15 @@ def read_items(
 
 
 def run_item(
-    engine: SpeechEngine, item: SpeechItem, index: int, policy: Policy, config: TranslatorConfig
+    engine: SpeechEngine,
+    item: SpeechItem,
+    index: int,
+    policy: Policy,
+    config: TranslatorConfig,
+    glossary: Glossary | None = None,
 ) -> list[SpeechInstance]:
     """Interpret one recording; one instance, or one per reference sentence (long form)."""
-    session = engine.session(policy, config)
+    session = engine.session(policy, config, glossary=glossary)
     source = FileSource(str(item.audio))
     for chunk in source:
         session.feed(chunk)
@@ -114,12 +120,14 @@ def run_items(
     config: TranslatorConfig,
     log_path: Path | None = None,
     advance: Callable[[int], None] | None = None,
+    glossaries: Sequence[Glossary] | None = None,
 ) -> Iterator[SpeechInstance]:
-    """Interpret every item, appending each instance to ``log_path`` as it finishes."""
+    """Interpret every item (with its glossary), appending each instance to ``log_path``."""
     log = log_path.open("w", encoding="utf-8") if log_path else None
     try:
         for index, item in enumerate(items):
-            for instance in run_item(engine, item, index, policy, config):
+            glossary = glossaries[index] if glossaries is not None else None
+            for instance in run_item(engine, item, index, policy, config, glossary):
                 if log:
                     log.write(json.dumps(instance.to_json(), ensure_ascii=False) + "\n")
                     log.flush()

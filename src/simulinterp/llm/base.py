@@ -9,7 +9,7 @@ appends to the previous text costs only the new tokens.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -62,6 +62,7 @@ class LLMBackend(Protocol):
         max_tokens: int,
         stop: Sequence[str] = (),
         ban_cjk: bool = False,
+        allow_latin: Collection[str] | None = None,
     ) -> Continuation:
         """Generate greedily after ``prompt + prefix``.
 
@@ -71,6 +72,11 @@ class LLMBackend(Protocol):
             max_tokens: upper bound on generated tokens.
             stop: strings that end generation (not included in the result).
             ban_cjk: forbid tokens holding Chinese characters (an English target).
+            allow_latin: a Chinese target: forbid tokens holding Latin letters except those
+                that can spell one of these words (case-insensitive: the token's letters are a
+                substring of a word, or a lone capital other than A and I; see
+                :func:`simulinterp.leaks.spells_allowed`). Digits and punctuation are never
+                forbidden. None (the default): no restriction.
         """
         ...
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from simulinterp.lang import has_cjk
+from simulinterp.leaks import latin_runs, spells_allowed
 from simulinterp.llm.base import Continuation, LLMError, Token
-from simulinterp.llm.vocab import CJK_LEAD_BYTES, byte_decoder
+from simulinterp.llm.vocab import CJK_LEAD_BYTES, LatinTokens, byte_decoder, is_latin_text
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,9 @@ class LlamaCppBackend:
             raise LLMError(f"llama.cpp could not load {path}{with_lora}: {err}") from err
         self.model_path = path
         self.context_tokens = context_tokens
+        self._latin_lists: dict[frozenset[str], list[list[Any]]] = {}
+        self._latin_sets: dict[frozenset[str], frozenset[int]] = {}
+        self._latin_seen: set[int] = set()  # Latin tokens the model has tried to emit
 
     def continue_text(
         self,
@@ -84,6 +88,7 @@ class LlamaCppBackend:
         max_tokens: int,
         stop: Sequence[str] = (),
         ban_cjk: bool = False,
+        allow_latin: Collection[str] | None = None,
     ) -> Continuation:
         """Generate greedily after ``prompt + prefix``; see :class:`LLMBackend`."""
         request: dict[str, Any] = {
@@ -94,20 +99,62 @@ class LlamaCppBackend:
             "cache_prompt": True,
             "stop": list(stop),
         }
-        if ban_cjk:
-            request["logit_bias"] = self._cjk_bias
+        cjk = self._cjk_bias if ban_cjk else []
+        if allow_latin is not None:
+            allowed = frozenset(w.lower() for w in allow_latin)
+            return self._continue_without_latin(request, cjk, allowed)
+        if cjk:
+            request["logit_bias"] = cjk
         response = self._call(request)
         choice = response["choices"][0]
         content = (choice.get("logprobs") or {}).get("content") or []
-        tokens = tuple(Token(t["token"], float(t["logprob"])) for t in content)
-        usage = response.get("usage") or {}
-        return Continuation(
-            text=choice.get("text", ""),
-            tokens=tokens,
-            finished=choice.get("finish_reason") == "stop",
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            cached_tokens=int((usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)),
-        )
+        return _continuation(response, choice.get("text", ""), content, response)
+
+    def _continue_without_latin(
+        self, request: dict[str, Any], cjk: list[list[Any]], allowed: frozenset[str]
+    ) -> Continuation:
+        """Greedy generation that never emits a Latin token unable to spell ``allowed``.
+
+        Banning all of them (over 90,000 ids) in every request costs more than the step's
+        generation, so tokens are banned on demand: each request bans the Latin tokens the
+        model has already tried to emit (kept for the backend's life); when it emits another
+        one, the tokens before it are kept, it joins the ban, and generation resumes from the
+        kept text (cached). Greedy decoding picks the same tokens as under the full ban; after
+        :data:`_ON_DEMAND_ROUNDS` such rounds the last request bans them all.
+        """
+        banned = self._latin_banned(allowed)
+        kept: list[dict[str, Any]] = []
+        kept_bytes = b""
+        first: dict[str, Any] | None = None
+        budget = int(request["n_predict"])
+        prompt = request["prompt"]
+        ban_all = False
+        for round_ in range(_ON_DEMAND_ROUNDS + 1):
+            if ban_all or round_ == _ON_DEMAND_ROUNDS:
+                ban = self._latin_bias(allowed)
+            else:
+                ban = [[token_id, False] for token_id in sorted(self._latin_seen & banned)]
+            text_so_far = kept_bytes.decode("utf-8", errors="ignore")
+            request.update(prompt=prompt + text_so_far, n_predict=budget - len(kept))
+            request["logit_bias"] = cjk + ban if cjk else ban
+            response = self._call(request)
+            first = first or response
+            choice = response["choices"][0]
+            content = (choice.get("logprobs") or {}).get("content") or []
+            bad = next((k for k, t in enumerate(content) if _is_banned(t, banned, allowed)), None)
+            if bad is None:
+                text = text_so_far + choice.get("text", "")
+                return _continuation(response, text, kept + content, first)
+            if "id" in content[bad]:
+                self._latin_seen.add(int(content[bad]["id"]))
+            else:  # an answer without token ids: ban them all at once
+                ban_all = True
+            kept += content[:bad]
+            kept_bytes += b"".join(bytes(t.get("bytes") or b"") for t in content[:bad])
+            if len(kept) >= budget:
+                break
+        text = kept_bytes.decode("utf-8", errors="ignore")
+        return _continuation(None, text, kept, first)
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` (asks llama.cpp; the text is left in the cache)."""
@@ -133,6 +180,60 @@ class LlamaCppBackend:
         logger.debug("banning %d CJK tokens for English output", len(banned))
         return [[token_id, False] for token_id in banned]
 
+    @cached_property
+    def _latin_tokens(self) -> LatinTokens:
+        texts = _cached_vocab(self.model_path, "latin-tokens", latin_token_texts)
+        return LatinTokens((int(token_id), str(text)) for token_id, text in texts)
+
+    def _latin_banned(self, allowed: frozenset[str]) -> frozenset[int]:
+        """The Latin tokens that cannot spell ``allowed`` (kept for the last few sets: a
+        sentence's set changes only when a new name arrives)."""
+        if allowed not in self._latin_sets:
+            if len(self._latin_sets) >= 8:
+                self._latin_sets.pop(next(iter(self._latin_sets)))
+                self._latin_lists.clear()
+            self._latin_sets[allowed] = frozenset(self._latin_tokens.banned(allowed))
+        return self._latin_sets[allowed]
+
+    def _latin_bias(self, allowed: frozenset[str]) -> list[list[Any]]:
+        """``logit_bias`` entries banning every Latin token that cannot spell ``allowed``."""
+        if allowed not in self._latin_lists:
+            banned = sorted(self._latin_banned(allowed))
+            logger.debug("banning %d Latin tokens (allowed: %s)", len(banned), sorted(allowed))
+            self._latin_lists[allowed] = [[token_id, False] for token_id in banned]
+        return self._latin_lists[allowed]
+
+
+_ON_DEMAND_ROUNDS = 6
+"""Requests that ban only the Latin tokens seen so far, before one bans them all."""
+
+
+def _is_banned(entry: dict[str, Any], banned: frozenset[int], allowed: frozenset[str]) -> bool:
+    """Whether a generated token (a ``logprobs.content`` entry) is a banned Latin token."""
+    if "id" in entry:
+        return int(entry["id"]) in banned
+    return not all(spells_allowed(run, allowed) for run in latin_runs(str(entry.get("token"))))
+
+
+def _continuation(
+    response: dict[str, Any] | None,
+    text: str,
+    content: list[dict[str, Any]],
+    first: dict[str, Any] | None,
+) -> Continuation:
+    """A :class:`Continuation` from llama.cpp's answer: ``text`` and the ``content`` entries;
+    finished when ``response`` (the last answer, None when cut short) stopped by itself; the
+    token counts of ``first`` (the first request)."""
+    finished = response is not None and response["choices"][0].get("finish_reason") == "stop"
+    usage = (first or {}).get("usage") or {}
+    return Continuation(
+        text=text,
+        tokens=tuple(Token(t["token"], float(t["logprob"])) for t in content),
+        finished=finished,
+        prompt_tokens=int(usage.get("prompt_tokens", 0)),
+        cached_tokens=int((usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)),
+    )
+
 
 def _lora_gguf(lora: str | Path) -> Path:
     """The LoRA GGUF at ``lora`` (or the ``adapter.gguf`` that ``train export-gguf`` put in it).
@@ -154,16 +255,21 @@ def _lora_gguf(lora: str | Path) -> Path:
 
 def _cached_cjk_token_ids(gguf_path: Path) -> list[int]:
     """:func:`cjk_token_ids`, kept in the model cache (reading the vocabulary takes seconds)."""
+    return [int(i) for i in _cached_vocab(gguf_path, "cjk-ids", cjk_token_ids)]
+
+
+def _cached_vocab(gguf_path: Path, kind: str, compute: Callable[[Path], list[Any]]) -> list[Any]:
+    """``compute(gguf_path)``, kept in the model cache as ``NAME.SIZE.KIND.json``."""
     from simulinterp.llm.models import cache_dir
 
     stat = gguf_path.stat()
-    cached = cache_dir() / f"{gguf_path.name}.{stat.st_size}.cjk-ids.json"
+    cached = cache_dir() / f"{gguf_path.name}.{stat.st_size}.{kind}.json"
     if cached.is_file():
-        return [int(i) for i in json.loads(cached.read_text())]
-    banned = cjk_token_ids(gguf_path)
+        return list(json.loads(cached.read_text(encoding="utf-8")))
+    found = compute(gguf_path)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps(banned))
-    return banned
+    cached.write_text(json.dumps(found, ensure_ascii=False), encoding="utf-8")
+    return found
 
 
 def cjk_token_ids(gguf_path: Path) -> list[int]:
@@ -171,19 +277,45 @@ def cjk_token_ids(gguf_path: Path) -> list[int]:
 
     Reads the vocabulary from the GGUF metadata (byte-level BPE, GPT-2 byte mapping).
     """
+    return [
+        token_id
+        for token_id, raw, _ in _vocabulary(gguf_path)
+        if has_cjk(raw.decode("utf-8", errors="ignore")) or not CJK_LEAD_BYTES.isdisjoint(raw)
+    ]
+
+
+def latin_token_texts(gguf_path: Path) -> list[tuple[int, str]]:
+    """(id, text) of the ordinary vocabulary tokens whose text holds a Latin letter.
+
+    Control tokens (``<|im_end|>``) and other special ones are left out: they are never banned.
+    """
+    found = []
+    for token_id, raw, ordinary in _vocabulary(gguf_path):
+        text = raw.decode("utf-8", errors="ignore")
+        if ordinary and is_latin_text(text):
+            found.append((token_id, text))
+    return found
+
+
+_NORMAL_TOKEN = 1  # llama.cpp's LLAMA_TOKEN_TYPE_NORMAL in tokenizer.ggml.token_type
+
+
+def _vocabulary(gguf_path: Path) -> list[tuple[int, bytes, bool]]:
+    """(id, raw bytes, is an ordinary token) of every token in the GGUF's vocabulary."""
     try:
         from gguf import GGUFReader
     except ImportError as err:  # pragma: no cover - a core dependency
-        raise LLMError("banning CJK tokens needs the gguf package: pip install gguf") from err
-    field = GGUFReader(str(gguf_path)).fields.get("tokenizer.ggml.tokens")
-    if field is None:
+        raise LLMError("reading the vocabulary needs the gguf package: pip install gguf") from err
+    fields = GGUFReader(str(gguf_path)).fields
+    tokens, types = fields.get("tokenizer.ggml.tokens"), fields.get("tokenizer.ggml.token_type")
+    if tokens is None:
         return []
+    kinds = [int(types.parts[i][0]) for i in types.data] if types is not None else []
     decode = byte_decoder()
-    banned = []
-    for token_id, part_index in enumerate(field.data):
-        piece = bytes(field.parts[part_index]).decode("utf-8", errors="replace")
+    out = []
+    for token_id, part_index in enumerate(tokens.data):
+        piece = bytes(tokens.parts[part_index]).decode("utf-8", errors="replace")
         raw = bytes(decode.get(ch, 0x3F) for ch in piece)
-        text = raw.decode("utf-8", errors="ignore")
-        if has_cjk(text) or not CJK_LEAD_BYTES.isdisjoint(raw):
-            banned.append(token_id)
-    return banned
+        ordinary = not kinds or kinds[token_id] == _NORMAL_TOKEN
+        out.append((token_id, raw, ordinary))
+    return out

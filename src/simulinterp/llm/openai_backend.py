@@ -12,6 +12,9 @@ differ between servers and are handled here:
 * ``ban_cjk`` cannot be a ``logit_bias`` (keyed by token ids, which a client cannot enumerate
   portably). The continuation is instead cut before the first token holding a Chinese character
   (or a UTF-8 fragment of one) and marked not finished: a partial answer, possibly empty.
+  ``allow_latin`` works the same way: the continuation is cut before the first Latin word that
+  is not a name, number or allowed word (:func:`simulinterp.leaks.latin_cut`; an unfinished
+  last word stays while it can still spell an allowed one).
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from simulinterp.lang import has_cjk
+from simulinterp.leaks import latin_cut
 from simulinterp.llm.base import Continuation, LLMError, Token
 from simulinterp.llm.vocab import CJK_LEAD_BYTES
 
@@ -77,6 +81,7 @@ class OpenAICompletionsBackend:
         max_tokens: int,
         stop: Sequence[str] = (),
         ban_cjk: bool = False,
+        allow_latin: Collection[str] | None = None,
     ) -> Continuation:
         """Generate greedily after ``prompt + prefix``; see :class:`LLMBackend`."""
         self._probe()
@@ -105,6 +110,11 @@ class OpenAICompletionsBackend:
         if ban_cjk and (has_cjk(text) or any(_is_cjk(*entry) for entry in entries)):
             tokens, text = _cut_at_cjk(entries, text)
             finished = False
+        if allow_latin is not None:
+            cut = latin_cut(text, {w.lower() for w in allow_latin})
+            if cut < len(text):
+                tokens, text = _cut_at(tokens, text, cut), text[:cut]
+                finished = False
         usage = response.get("usage") or {}
         details = usage.get("prompt_tokens_details") or {}
         return Continuation(
@@ -239,6 +249,19 @@ def _cut_at_cjk(entries: list[_Entry], text: str) -> tuple[tuple[Token, ...], st
             break
         kept.append(token)
     return tuple(kept), "".join(token.text for token in kept)
+
+
+def _cut_at(tokens: Sequence[Token], text: str, cut: int) -> tuple[Token, ...]:
+    """The tokens covering ``text[:cut]``; the one the cut falls in keeps its first part."""
+    kept: list[Token] = []
+    used = 0
+    for token in tokens:
+        if used >= cut:
+            break
+        piece = token.text[: cut - used]
+        kept.append(Token(piece, token.logprob))
+        used += len(piece)
+    return tuple(kept)
 
 
 def _is_cjk(token: Token, raw: bytes | None) -> bool:

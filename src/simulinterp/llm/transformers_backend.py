@@ -12,13 +12,13 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 from simulinterp.lang import has_cjk
 from simulinterp.llm.base import Continuation, LLMError, Token
-from simulinterp.llm.vocab import CJK_LEAD_BYTES, byte_decoder
+from simulinterp.llm.vocab import CJK_LEAD_BYTES, LatinTokens, byte_decoder, is_latin_text
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ class TransformersBackend:
         self._cached_ids: list[int] = []
         self._cache: Any = None
         self._cjk_ids: Any = None
+        self._latin: LatinTokens | None = None
+        self._latin_masks: dict[frozenset[str], Any] = {}
 
     @classmethod
     def from_pretrained(
@@ -124,11 +126,12 @@ class TransformersBackend:
         max_tokens: int,
         stop: Sequence[str] = (),
         ban_cjk: bool = False,
+        allow_latin: Collection[str] | None = None,
     ) -> Continuation:
         """Generate greedily after ``prompt + prefix``; see :class:`LLMBackend`.
 
-        With ``ban_cjk`` the banned tokens are removed before the softmax, so the reported
-        log-probabilities are those of the constrained distribution.
+        With ``ban_cjk`` or ``allow_latin`` the banned tokens are removed before the softmax,
+        so the reported log-probabilities are those of the constrained distribution.
         """
         if self._model is None:
             raise LLMError("the transformers backend is closed")
@@ -143,7 +146,7 @@ class TransformersBackend:
         with self._torch.inference_mode():
             cached = self._reuse_cache(input_ids)
             logits = self._forward(input_ids[cached:])
-            banned = self._cjk_token_ids() if ban_cjk else None
+            banned = self._banned_ids(ban_cjk, allow_latin)
             texts, logprobs, text, finished = self._decode_loop(
                 input_ids, logits, min(max_tokens, room), stop, banned
             )
@@ -251,6 +254,27 @@ class TransformersBackend:
         head = self._tokenizer.decode(context, **options)
         return self._tokenizer.decode(context + generated, **options)[len(head) :]
 
+    def _banned_ids(self, ban_cjk: bool, allow_latin: Collection[str] | None) -> Any:
+        """The ids to mask (a tensor), or None when nothing is banned."""
+        parts = [self._cjk_token_ids()] if ban_cjk else []
+        if allow_latin is not None:
+            parts.append(self._latin_token_ids(frozenset(w.lower() for w in allow_latin)))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else self._torch.cat(parts)
+
+    def _latin_token_ids(self, allowed: frozenset[str]) -> Any:
+        """Latin tokens that cannot spell ``allowed`` (the last few sets are kept)."""
+        if self._latin is None:
+            self._latin = LatinTokens(latin_token_texts(self._tokenizer))
+        if allowed not in self._latin_masks:
+            if len(self._latin_masks) >= 8:
+                self._latin_masks.pop(next(iter(self._latin_masks)))
+            ids = self._latin.banned(allowed)
+            torch = self._torch
+            self._latin_masks[allowed] = torch.tensor(ids, dtype=torch.long, device=self._device)
+        return self._latin_masks[allowed]
+
     def _cjk_token_ids(self) -> Any:
         """Vocabulary ids whose text holds or begins a CJK character (computed once)."""
         if self._cjk_ids is None:
@@ -277,6 +301,26 @@ def cjk_token_ids(tokenizer: Any) -> list[int]:
         elif piece and has_cjk(tokenizer.decode([token_id])):
             banned.append(token_id)
     return banned
+
+
+def latin_token_texts(tokenizer: Any) -> list[tuple[int, str]]:
+    """(id, text) of ``tokenizer``'s ordinary tokens whose text holds a Latin letter.
+
+    Special and added tokens (``<|im_end|>``) are left out: they are never banned.
+    """
+    special = set(tokenizer.all_special_ids) | set(tokenizer.get_added_vocab().values())
+    byte_of = byte_decoder()
+    found = []
+    for token_id, piece in enumerate(tokenizer.convert_ids_to_tokens(range(len(tokenizer)))):
+        if not piece or token_id in special:
+            continue
+        if all(ch in byte_of for ch in piece):
+            text = bytes(byte_of[ch] for ch in piece).decode("utf-8", errors="ignore")
+        else:
+            text = tokenizer.decode([token_id])
+        if is_latin_text(text):
+            found.append((token_id, text))
+    return found
 
 
 def _find_stop(text: str, stop: Sequence[str]) -> int:

@@ -1,16 +1,18 @@
-"""Guards against hallucination loops and runaway length.
+"""Guards against hallucination loops, runaway length and leaked source words.
 
-An untrained model given a sentence prefix sometimes loops ("3D 3D 3D ...") or keeps writing
-far past the source. Both guards are pure functions of unit lists, applied to every candidate
-before a policy sees it and to every flush.
+An untrained model given a sentence prefix sometimes loops ("3D 3D 3D ..."), keeps writing
+far past the source, or copies a source word it did not translate ("他擦掉了 fence"). The
+guards are pure functions of unit lists, applied to every candidate before a policy sees it
+and to every flush.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from simulinterp.lang import join_units, repetition_cut
+from simulinterp.leaks import leaked_words
 
 # Target units per source unit that a faithful translation rarely exceeds, and a constant
 # allowance for short prefixes.
@@ -63,3 +65,26 @@ def allowed_new_units(
     kept = repetition_cut([*committed, *candidate]) - len(committed)
     room = max_target_units(source_units, source_lang, target_lang) - len(committed)
     return max(0, min(len(candidate), kept, room))
+
+
+def leaking_units(
+    units: Sequence[str], source: str, target_lang: str, allowed: Iterable[str] = ()
+) -> list[bool]:
+    """Per target unit, whether it holds a leaked source word (:mod:`simulinterp.leaks`).
+
+    Args:
+        units: target units (a Latin word is one unit of a Chinese target).
+        source: the source read so far (names and numbers in it are not leaks).
+        target_lang: ``en`` or ``zh``.
+        allowed: strings that are never leaks (glossary targets).
+    """
+    allowed = tuple(allowed)
+    return [bool(leaked_words(unit, source, target_lang, allowed)) for unit in units]
+
+
+def leak_free_units(
+    units: Sequence[str], source: str, target_lang: str, allowed: Iterable[str] = ()
+) -> int:
+    """How many leading units hold no leaked word: a candidate is cut before its first leak."""
+    flags = leaking_units(units, source, target_lang, allowed)
+    return flags.index(True) if True in flags else len(flags)

@@ -18,10 +18,24 @@ from dataclasses import dataclass, field, replace
 
 from simulinterp.events import SourceUnit, TargetCommit
 from simulinterp.lang import check_pair, has_cjk, is_clause_end, join_units, unit_spans
+from simulinterp.leaks import allowed_latin
 from simulinterp.llm.base import Continuation, LLMBackend
 from simulinterp.policy.base import CandidateUnit, Policy, PolicyView, Write
-from simulinterp.translate.guard import allowed_new_units, max_target_units
+from simulinterp.translate.glossary import (
+    GLOSSARY_METHODS,
+    HINT_LABEL,
+    Glossary,
+    contains_term,
+    prompt_source,
+)
+from simulinterp.translate.guard import (
+    allowed_new_units,
+    leak_free_units,
+    leaking_units,
+    max_target_units,
+)
 from simulinterp.translate.prompts import LAYOUTS, PROMPT_STYLES, STOP_STRINGS, build_prompt
+from simulinterp.translate.term_repair import repaired
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +65,9 @@ class TranslatorConfig:
             ``c * (1 / max_duty - 1)`` seconds later, and units arriving meanwhile are read
             without a decision. 1.0 consults it at every unit. Sentence ends always flush.
         ban_cjk_in_english: forbid Chinese tokens when the target is English.
+        ban_latin_in_chinese: forbid Latin tokens when the target is Chinese, except those
+            that spell the names, acronyms and numbers of the current source sentence and the
+            targets of its glossary terms (see :mod:`simulinterp.leaks`).
         prompt_style: ``few-shot`` (untrained models) or ``plain`` (what adapters trained by
             ``simulinterp train sft`` expect; their ``simulinterp.json`` says which).
         layout: how the current sentence sits in the prompt (see
@@ -58,6 +75,10 @@ class TranslatorConfig:
             target whenever the source grows; ``exchanges`` closes a user/assistant exchange
             each time a candidate is committed to its end, so a step re-reads only the open
             stretch of source and what is committed of it.
+        glossary_method: how glossary terms found in the source reach the model (one of
+            :data:`~simulinterp.translate.glossary.GLOSSARY_METHODS`).
+        repair_articles: give an English glossary target its own article when the model
+            wrote its phrase with another one (:mod:`~simulinterp.translate.term_repair`).
     """
 
     source_lang: str = "zh"
@@ -67,8 +88,11 @@ class TranslatorConfig:
     max_step_tokens: int = 12
     max_duty: float = 1.0
     ban_cjk_in_english: bool = True
+    ban_latin_in_chinese: bool = True
     prompt_style: str = "few-shot"
     layout: str = "sentence"
+    glossary_method: str = "replace"
+    repair_articles: bool = True
 
     def __post_init__(self) -> None:
         src, tgt = check_pair(self.source_lang, self.target_lang)
@@ -84,6 +108,8 @@ class TranslatorConfig:
             raise ValueError(f"prompt_style must be one of: {', '.join(PROMPT_STYLES)}")
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout must be one of: {', '.join(LAYOUTS)}")
+        if self.glossary_method not in GLOSSARY_METHODS:
+            raise ValueError(f"glossary_method must be one of: {', '.join(GLOSSARY_METHODS)}")
 
 
 @dataclass
@@ -114,6 +140,8 @@ class SimultaneousTranslator:
         policy: the READ/WRITE policy.
         config: the direction and limits.
         clock: wall clock in seconds (injectable for tests).
+        glossary: terms to translate as the glossary says. The attribute may be replaced
+            between streams (the evaluator gives each line its own terms).
     """
 
     def __init__(
@@ -122,8 +150,10 @@ class SimultaneousTranslator:
         policy: Policy,
         config: TranslatorConfig,
         clock: Callable[[], float] = time.perf_counter,
+        glossary: Glossary | None = None,
     ):
         self.llm, self.policy, self.config, self._clock = llm, policy, config, clock
+        self.glossary = glossary
         self._segment_limit = self._fit_segment_limit()
         self.reset()
 
@@ -264,6 +294,7 @@ class SimultaneousTranslator:
             cfg.source_lang,
             cfg.target_lang,
         )
+        keep = leak_free_units([u.text for u in units[:keep]], *self._leak_context())
         return tuple(units[:keep]), cont.finished and keep == len(units)
 
     # -- flushing a segment ------------------------------------------------------------
@@ -284,12 +315,14 @@ class SimultaneousTranslator:
                 cfg.source_lang,
                 cfg.target_lang,
             )
-            units = tuple(found[:keep])
+            # the last chance to commit this sentence: drop leaked words, keep the rest
+            leaks = leaking_units([u.text for u in found[:keep]], *self._leak_context())
+            units = tuple(u for u, leak in zip(found[:keep], leaks, strict=True) if not leak)
         commits = self._commit(units, started, final=True, whole=True)
         if cfg.layout == "exchanges":
             sentence = seg.exchanges
         else:
-            sentence = [(join_units(seg.source, cfg.source_lang), seg.committed_text)]
+            sentence = [(self._prompt_source(seg.source), seg.committed_text)]
         pairs = [*self._context, sentence]
         if len(pairs) > 2 * cfg.context_sentences:
             pairs = pairs[-cfg.context_sentences :] if cfg.context_sentences else []
@@ -312,18 +345,47 @@ class SimultaneousTranslator:
         prompt = build_prompt(
             cfg.source_lang,
             cfg.target_lang,
-            join_units(source, cfg.source_lang),
+            self._prompt_source(source),
             context,
             cfg.prompt_style,
             cfg.layout,
         )
-        return self.llm.continue_text(
+        options: dict = {}
+        stop = STOP_STRINGS
+        if self.glossary and cfg.glossary_method == "hint":
+            stop = (*STOP_STRINGS, HINT_LABEL)
+        if cfg.ban_latin_in_chinese and cfg.target_lang == "zh":
+            source, _, targets = self._leak_context()
+            options["allow_latin"] = allowed_latin(source, targets)
+        cont = self.llm.continue_text(
             prompt,
             prefix,
             max_tokens=max(1, max_tokens),
-            stop=STOP_STRINGS,
+            stop=stop,
             ban_cjk=cfg.ban_cjk_in_english and cfg.target_lang == "en",
+            **options,
         )
+        if self.glossary and cfg.repair_articles and cfg.target_lang == "en":
+            targets = self._leak_context()[2]
+            done = seg.committed_text
+            cont = repaired(cont, [t for t in targets if not contains_term(done, t, "en")])
+        return cont
+
+    def _prompt_source(self, units: Sequence[str]) -> str:
+        """Source ``units`` as the prompt shows them, with their glossary terms marked."""
+        cfg = self.config
+        text = join_units(units, cfg.source_lang)
+        if not self.glossary:
+            return text
+        matches = self.glossary.find(text)
+        return prompt_source(text, matches, cfg.glossary_method, cfg.source_lang)
+
+    def _leak_context(self) -> tuple[str, str, tuple[str, ...]]:
+        """(source so far, target language, targets of the glossary terms found in it)."""
+        cfg = self.config
+        text = join_units(self._segment.source, cfg.source_lang)
+        found = self.glossary.find(text) if self.glossary else []
+        return text, cfg.target_lang, tuple(m.term.target for m in found)
 
     def _commit(
         self, units: tuple[CandidateUnit, ...], started: float, *, final: bool, whole: bool
@@ -368,7 +430,7 @@ class SimultaneousTranslator:
     def _close_exchange(self) -> None:
         """The open stretch of source is translated to its end: it becomes an exchange."""
         seg = self._segment
-        stretch = join_units(seg.source[seg.open_start :], self.config.source_lang)
+        stretch = self._prompt_source(seg.source[seg.open_start :])
         if seg.open_text:
             seg.exchanges.append((stretch, seg.open_text))
         elif seg.exchanges and stretch:  # nothing came of it: it joins the exchange before

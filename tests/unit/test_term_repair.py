@@ -1,0 +1,84 @@
+"""Article repair of English glossary targets (simulinterp.translate.term_repair)."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulinterp.llm.base import Continuation, Token
+from simulinterp.translate.term_repair import article_edits, repaired
+
+INSTITUTE = "a martial arts training institute"
+
+
+@pytest.mark.parametrize(
+    ("text", "targets", "fixed"),
+    [
+        # another article before the phrase
+        (
+            "he joined the martial arts training institute today",
+            [INSTITUTE],
+            "he joined a martial arts training institute today",
+        ),
+        # capitalization follows the text; the target's own capitals are kept
+        (
+            "A holy king can change a dynasty",
+            ["the Holy King"],
+            "The Holy King can change a dynasty",
+        ),
+        # a sentence start without an article
+        (
+            "He left. Martial arts training institute was far",
+            [INSTITUTE],
+            "He left. A martial arts training institute was far",
+        ),
+        ("Holy King came", ["the Holy King"], "The Holy King came"),
+        # a possessive after the phrase stays
+        (
+            "a mascot of the martial arts training institute's",
+            [INSTITUTE],
+            "a mascot of a martial arts training institute's",
+        ),
+        # after another word, or a paraphrase: left as it is
+        ("the Wuhan Martial Arts Training Institute", [INSTITUTE], None),
+        ("the martial arts training institution", [INSTITUTE], None),
+        # already right, or no article in the target: nothing to do
+        ("a martial arts training institute", [INSTITUTE], None),
+        ("the Su Yu", ["Su Yu"], None),
+        # two targets, each once; hyphens with spaces match
+        (
+            "the monarch and a Feng - er fan",
+            ["a monarch", "the Feng-er fan"],
+            "a monarch and the Feng-er fan",
+        ),
+    ],
+)
+def test_article_edits(text: str, targets: list[str], fixed: str | None) -> None:
+    edits = article_edits(text, targets)
+    out = text
+    for start, end, new in reversed(edits):
+        out = out[:start] + new + out[end:]
+    assert out == (text if fixed is None else fixed)
+
+
+def test_the_start_of_a_sentence_needs_a_sentence_end_before_it() -> None:
+    assert article_edits("He left. Martial arts training institute", [INSTITUTE]) == [
+        (9, 40, "A martial arts training institute")
+    ]
+
+
+def test_repaired_keeps_tokens_and_log_probabilities_aligned() -> None:
+    pieces = [("He", -0.1), (" joined", -0.2), (" the", -0.9), (" martial", -0.3)]
+    pieces += [(" arts training institute", -0.4), (".", -0.05)]
+    tokens = tuple(Token(t, lp) for t, lp in pieces)
+    cont = Continuation("".join(t for t, _ in pieces), tokens, True, 10, 4)
+    fixed = repaired(cont, [INSTITUTE])
+    assert fixed.text == "He joined a martial arts training institute."
+    assert [t.text for t in fixed.tokens] == [
+        "He",
+        " joined",
+        " a martial arts training institute",
+        ".",
+    ]
+    assert [t.logprob for t in fixed.tokens] == [-0.1, -0.2, -0.9, -0.05]
+    assert (fixed.finished, fixed.prompt_tokens, fixed.cached_tokens) == (True, 10, 4)
+    assert repaired(cont, ["Su Yu"]) is cont
