@@ -17,9 +17,14 @@ The table that chose the defaults of ``interpret``, ``demo`` and ``eval --source
     python bench/quality.py --part speech --directions en-zh
     python bench/quality.py --part levers --models quality --limit 60
 
+The row ``default`` (added for the model that ``simulinterp.defaults`` names) runs exactly the
+settings of ``interpret``: its policy, knob, layout, context and duty cap.
+
 ``--part levers`` measures what makes a step cheaper or the context useful, one change at a time
-against the same baseline: the context (0 or 1 earlier sentence pairs), live batching (one
-decision per batch of units that arrived while busy, against one per unit), and the duty cap.
+against the same baseline: the context (0 or 1 earlier sentence pairs), the ``exchanges`` prompt
+layout (a step re-reads only the open stretch of source, not the committed target), live
+batching (one decision per batch of units that arrived while busy, against one per unit), and the
+duty cap.
 
 Nothing else may run on the CPU meanwhile: the computation-aware figures measure this machine.
 """
@@ -33,6 +38,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from simulinterp.defaults import speech_defaults
 from simulinterp.eval.instances import DEFAULT_UNITS_PER_S
 from simulinterp.eval.runner import EvalData, evaluate, write_scores
 from simulinterp.eval.speech import score_speech
@@ -78,8 +84,25 @@ def speech_items(src: str) -> list[SpeechItem]:
 
 
 def policy_of(spec: str, src: str, tgt: str):
+    if spec == "default":
+        chosen = speech_defaults(src, tgt)
+        return make_policy(chosen.policy, chosen.knob, src, tgt)
     name, _, knob = spec.partition(":")
     return make_policy(name, float(knob) if knob else None, src, tgt)
+
+
+def config_of(spec: str, src: str, tgt: str, max_duty: float) -> TranslatorConfig:
+    """The translator settings of a row: ``default`` is exactly what ``interpret`` uses."""
+    if spec == "default":
+        chosen = speech_defaults(src, tgt)
+        return TranslatorConfig(
+            src,
+            tgt,
+            layout=chosen.layout,
+            context_sentences=chosen.context_sentences,
+            max_duty=chosen.max_duty,
+        )
+    return TranslatorConfig(src, tgt, max_duty=max_duty)
 
 
 def text_row(llm, data: EvalData, spec: str, config: TranslatorConfig, out: Path) -> dict:
@@ -140,8 +163,19 @@ def run_direction(args, src: str, tgt: str, out: Path) -> list[dict]:
             from simulinterp.eval.quality import bleu
 
             extra["cascade_BLEU"] = bleu(cascade, [i.references[0] for i in items], tgt)
-        for spec in args.policies.split(",") if args.policies else POLICIES[(src, tgt)]:
+        specs = args.policies.split(",") if args.policies else POLICIES[(src, tgt)]
+        if args.default_row and model == speech_defaults(src, tgt).model and "default" not in specs:
+            specs = [*specs, "default"]  # what interpret, demo and eval --source-type speech use
+        for spec in specs:
+            if spec == "default" and model != speech_defaults(src, tgt).model:
+                continue
             row = {"direction": f"{src}-{tgt}", "model": model, "policy": spec, **extra}
+            config = config_of(spec, src, tgt, args.max_duty)
+            row["max_duty"] = config.max_duty
+            if spec == "default":
+                chosen = speech_defaults(src, tgt)
+                knob = f":{chosen.knob:g}" if chosen.knob is not None else ""
+                row["policy"] = f"default = {chosen.policy}{knob}, max_duty {chosen.max_duty:g}"
             if args.part in ("text", "both"):
                 row |= text_row(llm, data, spec, config, base / "text")
             if engine is not None:
@@ -165,6 +199,7 @@ def levers(args, out: Path) -> list[dict]:
                 "baseline": (base_cfg, True, data),
                 "no context": (replace(base_cfg, context_sentences=0), True, data),
                 "context, lines not in talks": (base_cfg, True, replace(data, docs=None)),
+                "exchanges layout": (replace(base_cfg, layout="exchanges"), True, data),
                 "a decision at every unit": (base_cfg, False, data),
                 "max_duty 0.5": (replace(base_cfg, max_duty=0.5), True, data),
             }
@@ -233,6 +268,15 @@ def main() -> int:
     parser.add_argument("--lever-policy", help="levers: the policy (default: per direction)")
     parser.add_argument("--limit", type=int, default=100, help="TED lines per direction")
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads")
+    parser.add_argument(
+        "--max-duty", type=float, default=1.0, help="the translator's duty cap for every row"
+    )
+    parser.add_argument(
+        "--no-default-row",
+        dest="default_row",
+        action="store_false",
+        help="do not add the row of the defaults (interpret's settings) for its model",
+    )
     parser.add_argument("--output", default="runs/quality")
     args = parser.parse_args()
     out = Path(args.output)

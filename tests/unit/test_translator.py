@@ -635,7 +635,14 @@ def test_which_last_units_a_next_token_could_extend(unit: str, lang: str, may: b
 
 # -- leaked source words ----------------------------------------------------------------
 
-EN_ZH_LEAKY = {"he": "他", "wiped": "擦掉了", "the": "", "fence": "fence", ".": "。", "NASA": "NASA"}
+EN_ZH_LEAKY = {
+    "he": "他",
+    "wiped": "擦掉了",
+    "the": "",
+    "fence": "fence",
+    ".": "。",
+    "NASA": "NASA",
+}
 
 
 class LeakyLLM(DictionaryLLM):

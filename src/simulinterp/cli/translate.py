@@ -17,12 +17,14 @@ from simulinterp.cli.common import (
     add_glossary,
     add_model,
     add_policy,
+    direction,
     glossary_from,
     load_backend,
     policy_from,
     read_lines,
     translator_config,
 )
+from simulinterp.defaults import speech_defaults
 from simulinterp.eval.instances import DEFAULT_UNITS_PER_S, source_units
 from simulinterp.events import TargetCommit
 from simulinterp.translate import SimultaneousTranslator
@@ -41,7 +43,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("file", nargs="?", help="source text (UTF-8); stdin when omitted")
     add_direction(parser)
     add_policy(parser)
-    add_model(parser)
+    add_model(parser, default=None)
     add_glossary(parser)
     parser.add_argument(
         "--rate",
@@ -88,7 +90,7 @@ def run_demo(args: argparse.Namespace) -> int:
         return run_speech_demo(args)
     args.source_lang, args.target_lang = "zh", "en"
     args.policy = args.policy or "clause"  # text: bench/t2t
-    args.model = args.model or "fast"
+    args.model = args.model or speech_defaults("zh", "en").model
     text = resources.files("simulinterp").joinpath("data/demo_zh.txt").read_text(encoding="utf-8")
     print(
         f"Interpreting a bundled Chinese talk into English at {args.rate:g} characters/s "
@@ -100,6 +102,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _translate(args: argparse.Namespace, lines: Iterable[str]) -> int:
+    if args.model is None:  # the direction's model, as interpret uses (simulinterp.defaults)
+        args.model = speech_defaults(*direction(args)).model
     config = translator_config(args)
     policy = policy_from(args)
     glossary = glossary_from(args)
