@@ -688,3 +688,21 @@ def test_latin_is_left_alone_for_an_english_target_and_when_switched_off() -> No
 def test_chinese_left_in_an_english_translation_is_dropped() -> None:
     llm = DictionaryLLM(script="I went 公园 today.")
     assert _translate(Offline(), "我们今天去公园。", llm).text == "I went today."
+
+
+@pytest.mark.parametrize(
+    ("target", "lexicon", "source", "expected"),
+    [
+        ("zh", EN_ZH | {",": "。"}, "we go , he likes .", "们去，他喜。"),
+        ("en", ZH_EN | {"，": "."}, "我们去，他喜欢。", "I we go, he likes it."),
+    ],
+)
+def test_a_clause_commit_the_model_closed_with_a_full_stop_keeps_the_sentence_open(
+    target: str, lexicon: dict, source: str, expected: str
+) -> None:
+    # the model wrote a full stop after a clause ("And so my fellow Americans," ->
+    # "所以我的美国同胞。"): the commit ends with a comma, as the source does
+    llm = DictionaryLLM(lexicon=lexicon, target_lang=target)
+    config = TranslatorConfig("en", "zh") if target == "zh" else TranslatorConfig("zh", "en")
+    translator = _translate(Clause(), source, llm, config)
+    assert translator.text.strip() == expected

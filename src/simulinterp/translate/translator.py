@@ -17,7 +17,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from simulinterp.events import SourceUnit, TargetCommit
-from simulinterp.lang import check_pair, has_cjk, is_clause_end, join_units, unit_spans
+from simulinterp.lang import (
+    check_pair,
+    has_cjk,
+    is_clause_end,
+    is_sentence_end,
+    join_units,
+    unit_spans,
+)
 from simulinterp.leaks import allowed_latin
 from simulinterp.llm.base import Continuation, LLMBackend
 from simulinterp.policy.base import CandidateUnit, Policy, PolicyView, Write
@@ -395,6 +402,9 @@ class SimultaneousTranslator:
         seg, cfg = self._segment, self.config
         now = self._clock()
         exchanges = cfg.layout == "exchanges"
+        if not final:
+            units = _clause_not_sentence(units, seg.source, cfg.target_lang)
+        units = _leading_stop(units, seg.committed_text, cfg.target_lang)
         text = "".join(u.text for u in units)
         if not (seg.open_text if exchanges else seg.committed_text):
             text = text.lstrip()  # an answer starts without a space
@@ -455,6 +465,40 @@ class SimultaneousTranslator:
                 f"the model's context ({self.llm.context_tokens} tokens) cannot hold the prompt"
             )
         return min(cfg.max_segment_units, fitted)
+
+
+def _clause_not_sentence(
+    units: tuple[CandidateUnit, ...], source: Sequence[str], target_lang: str
+) -> tuple[CandidateUnit, ...]:
+    """A full stop in a commit made at a clause end of the source becomes a comma: the source
+    sentence goes on, so the model has split it ("And so my fellow Americans," -> "所以我的美国
+    同胞。"; 不要问… would then read as a new sentence). English: only a "." after a lowercase
+    letter (not "U.S." or "3.5")."""
+    if not source or is_sentence_end(source[-1]) or not is_clause_end(source[-1]):
+        return units
+    out = []
+    for unit in units:
+        text = unit.text
+        if target_lang == "zh" and text.endswith("。"):
+            unit = replace(unit, text=text[:-1] + "，")
+        elif target_lang == "en" and text.endswith(".") and text[-2:-1].islower():
+            unit = replace(unit, text=text[:-1] + ",")
+        out.append(unit)
+    return tuple(out)
+
+
+def _leading_stop(
+    units: tuple[CandidateUnit, ...], committed: str, target_lang: str
+) -> tuple[CandidateUnit, ...]:
+    """A commit that opens with a full stop and goes on (the model closed the clause committed
+    before it, then wrote the rest of the sentence: "。不要问") opens with a comma instead."""
+    if len(units) < 2 or not committed:
+        return units
+    stop, comma = ("。", "，") if target_lang == "zh" else (".", ",")
+    after_word = target_lang == "zh" or committed[-1:].islower()
+    if units[0].text != stop or not after_word:
+        return units
+    return (replace(units[0], text=comma), *units[1:])
 
 
 def _may_continue(unit: str, lang: str) -> bool:
