@@ -1,0 +1,1 @@
+"""Speech out: synthesizers behind one protocol, and the output scheduler."""
