@@ -126,3 +126,87 @@ class SpeechCommit:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class SessionStep:
+    """What one step of a speech session produced: the unit every sink receives.
+
+    Attributes:
+        transcript: newly committed source words and the tentative rest.
+        commits: newly committed translation.
+        warnings: warnings raised during this step (e.g. the recognizer fell behind).
+    """
+
+    transcript: Transcript
+    commits: tuple[SpeechCommit, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SpokenSegment:
+    """A clause of interpretation speech, placed on the output timeline.
+
+    The output timeline is the input's: second 10 of the interpretation plays while second 10
+    of the source is heard.
+
+    Attributes:
+        text: the committed clause it speaks (all of it, or a part when the synthesizer split
+            the clause: then the parts share ``clause``).
+        spoken_text: what the synthesizer said (numbers as words, symbols dropped...).
+        clause: 0-based index of the committed clause.
+        segment: the sentence segment it belongs to.
+        start_s: when its audio starts playing, seconds from stream start.
+        end_s: when its audio ends, seconds from stream start.
+        ready_s: when its audio was ready to play (commit time plus synthesis time).
+        source_end_s: end of the latest source word read when it was committed, seconds.
+        speed: the speaking rate it was synthesized at (1.0 normal).
+        compute_s: seconds the synthesis took.
+        commit_audio_s: source audio consumed when its text was committed (its delay if
+            computing took no time), seconds.
+    """
+
+    text: str
+    spoken_text: str
+    clause: int
+    segment: int
+    start_s: float
+    end_s: float
+    ready_s: float
+    source_end_s: float
+    speed: float = 1.0
+    compute_s: float = 0.0
+    commit_audio_s: float = 0.0
+
+    @property
+    def lag_s(self) -> float:
+        """How far the interpretation of this clause trails its source, seconds."""
+        return self.start_s - self.source_end_s
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def step_events(step: SessionStep) -> list[dict[str, Any]]:
+    """The JSON wire form of one step: one object per event, each with its ``type``.
+
+    Types: ``source`` (a committed source word), ``translation`` (a commit), ``warning``.
+    The tentative tail is sent as ``partial`` when it is not empty.
+    """
+    out: list[dict[str, Any]] = [{"type": "warning", "message": w} for w in step.warnings]
+    out += [{"type": "source", **asdict(word)} for word in step.transcript.committed]
+    out += [{"type": "translation", **commit.to_json()} for commit in step.commits]
+    if step.transcript.tentative:
+        out.append(
+            {
+                "type": "partial",
+                "text": step.transcript.tentative,
+                "audio_s": step.transcript.audio_s,
+            }
+        )
+    return out
+
+
+def spoken_event(spoken: SpokenSegment) -> dict[str, Any]:
+    """The JSON wire form of a spoken clause (type ``speech``)."""
+    return {"type": "speech", **spoken.to_json()}

@@ -16,30 +16,29 @@ Two clocks:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from simulinterp.asr.base import SpeechModel, VadModel
 from simulinterp.asr.stream import RecognizerConfig, StreamingRecognizer
 from simulinterp.audio import AudioChunk
-from simulinterp.events import SourceUnit, SourceWord, SpeechCommit, TargetCommit, Transcript
+from simulinterp.events import (
+    SessionStep,
+    SourceUnit,
+    SourceWord,
+    SpeechCommit,
+    TargetCommit,
+    Transcript,
+)
 from simulinterp.llm.base import LLMBackend
 from simulinterp.policy.base import Policy
 from simulinterp.translate.glossary import Glossary
 from simulinterp.translate.translator import SimultaneousTranslator, TranslatorConfig
 
-
-@dataclass(frozen=True)
-class SessionStep:
-    """What one call to the session produced.
-
-    Attributes:
-        transcript: newly committed source words and the tentative rest.
-        commits: newly committed translation.
-    """
-
-    transcript: Transcript
-    commits: tuple[SpeechCommit, ...]
+if TYPE_CHECKING:
+    from simulinterp.sinks import Fanout, Sink
 
 
 class SpeechSession:
@@ -77,6 +76,12 @@ class SpeechSession:
         self.ca_s = 0.0
         self.words: list[SourceWord] = []
         self.commits: list[SpeechCommit] = []
+        self._warned = 0
+
+    @property
+    def clock_s(self) -> float:
+        """Wall-clock seconds since the stream started."""
+        return self._clock() - self._started
 
     @property
     def warnings(self) -> list[str]:
@@ -104,10 +109,18 @@ class SpeechSession:
         return self._step(at, final=True)
 
     def _step(self, at: float, *, final: bool) -> SessionStep:
+        return self.translate(self.recognize(at, final=final), final=final)
+
+    def recognize(self, at: float, *, final: bool = False) -> Transcript:
+        """The recognizer's half of a step: decode the audio inserted so far at time ``at``."""
         started = self._clock()
         rec = self.recognizer
         transcript = rec.finish(at) if final else rec.process(at)
         self.ca_s = at + (self._clock() - started)
+        return transcript
+
+    def translate(self, transcript: Transcript, *, final: bool = False) -> SessionStep:
+        """The translator's half of a step: read the words ``transcript`` committed."""
         units = []
         for word in transcript.committed:
             self.words.append(word)
@@ -128,7 +141,9 @@ class SpeechSession:
             self.ca_s = max(self.ca_s, self.translator.ca_s)
         out = tuple(self._on_audio(c) for c in commits)
         self.commits.extend(out)
-        return SessionStep(transcript, out)
+        warnings = tuple(self.recognizer.warnings[self._warned :])
+        self._warned = len(self.recognizer.warnings)
+        return SessionStep(transcript, out, warnings)
 
     def _on_audio(self, commit: TargetCommit) -> SpeechCommit:
         """A translator commit placed on the source-audio timeline."""
@@ -191,3 +206,86 @@ class SpeechEngine:
             SimultaneousTranslator(self.llm, policy, config, glossary=glossary),
             realtime=realtime,
         )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How :func:`run` ended.
+
+    Attributes:
+        interrupted: Ctrl-C stopped it.
+        failure: the source failed midway (what came before is kept).
+    """
+
+    interrupted: bool = False
+    failure: Exception | None = None
+
+
+def run(
+    source: Iterable[AudioChunk],
+    session: SpeechSession,
+    sinks: Sequence[Sink],
+    *,
+    audio_name: str = "",
+    duplex: bool | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run ``source`` through ``session`` and hand every event to ``sinks``.
+
+    Ctrl-C or a source that fails midway end the run early; the session is still finished
+    (everything heard is translated) and every sink is closed.
+
+    Args:
+        source: audio chunks (a file or microphone source; a context manager is entered).
+        session: the speech session.
+        sinks: the consumers (display, subtitle files, speech, ...).
+        audio_name: the recording's name for the sinks.
+        duplex: recognition and translation in their own threads, audio intake never waiting
+            for them (default: for a real-time session). Otherwise one loop does each step.
+        warn: where a failing sink's warning goes (default: the log).
+    """
+    from simulinterp.audio import AudioError
+    from simulinterp.sinks import Fanout, RunEnd, RunInfo
+
+    cfg = session.translator.config
+    fan = Fanout(list(sinks), warn)
+    fan.call(
+        "open",
+        RunInfo(
+            cfg.source_lang, cfg.target_lang, audio_name, session.realtime, lambda: session.clock_s
+        ),
+    )
+    interrupted, failure = False, None
+    loop = _duplex_loop if (session.realtime if duplex is None else duplex) else _serial_loop
+    try:
+        opened = source if hasattr(source, "__enter__") else nullcontext(source)
+        with opened as chunks:  # the microphone opens its stream on entry
+            loop(chunks, session, fan)
+    except KeyboardInterrupt:
+        interrupted = True
+    except AudioError as err:
+        failure = err
+    try:
+        if loop is _serial_loop:  # the duplex loop finishes the stream in its own threads
+            fan.call("step", session.finish())
+    except KeyboardInterrupt:
+        interrupted = True
+    end = RunEnd(
+        interrupted or failure is not None,
+        str(failure) if failure else None,
+        session.recognizer.audio_s,
+    )
+    fan.call("close", end)
+    return RunResult(interrupted, failure)
+
+
+def _serial_loop(chunks: Iterable[AudioChunk], session: SpeechSession, fan: Fanout) -> None:
+    for chunk in chunks:
+        fan.call("audio", chunk)
+        fan.call("step", session.feed(chunk))
+
+
+def _duplex_loop(chunks: Iterable[AudioChunk], session: SpeechSession, fan: Fanout) -> None:
+    from simulinterp.duplex import DuplexLoop
+
+    DuplexLoop(session, fan).run(chunks)

@@ -10,9 +10,9 @@ import argparse
 import logging
 import sys
 from collections.abc import Iterable
-from contextlib import nullcontext
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from simulinterp.cli.common import (
     CliError,
@@ -27,6 +27,16 @@ from simulinterp.cli.common import (
     policy_from,
     translator_config,
 )
+from simulinterp.cli.speak import (
+    add_speech_output,
+    announce_fallback,
+    playback_problem,
+    speech_sink,
+)
+
+if TYPE_CHECKING:
+    from simulinterp.sinks import Sink
+    from simulinterp.tts.output import SpeechOutput
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +61,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_model(parser, default=None)
     add_glossary(parser)
     add_speech_options(parser)
+    add_speech_output(parser)
     parser.add_argument("--output", help="folder for the subtitle files (default: beside input)")
     parser.add_argument(
         "--realtime",
@@ -88,10 +99,22 @@ def run_interpret(args: argparse.Namespace) -> int:
     if bool(args.audio) == bool(args.mic):
         raise CliError("give a recording to interpret, or --mic for the microphone (not both)")
     apply_speech_defaults(args)
+    out = _output_base(args)
+    speech = None
+    if args.speak:
+        problem = playback_problem(args)
+        if problem:
+            announce_fallback(problem, out.parent, out.stem)
+        elif not args.no_play:
+            args.realtime = True  # playing live: the file is heard at the speaker's pace
+        speech = speech_sink(
+            args, out.parent, out.stem, direction(args)[1], play=not problem and not args.no_play
+        )
     source = _open_source(args)
     session = build_session(args, realtime=args.mic or args.realtime)
-    out = _output_base(args)
-    return interpret(session, source, out, jsonl=args.jsonl, audio_name=args.audio or "mic")
+    return interpret(
+        session, source, out, jsonl=args.jsonl, audio_name=args.audio or "mic", speech=speech
+    )
 
 
 def build_session(args: argparse.Namespace, *, realtime: bool):
@@ -140,56 +163,44 @@ def _output_base(args: argparse.Namespace) -> Path:
     return folder / f"{stem}.{tgt}"
 
 
-def interpret(session, source: Iterable, out: Path, *, jsonl: bool, audio_name: str) -> int:
-    """Run ``source`` through ``session`` with a live display; write the files at the end."""
-    from simulinterp.audio import AudioError
+def interpret(
+    session,
+    source: Iterable,
+    out: Path,
+    *,
+    jsonl: bool,
+    audio_name: str,
+    speech: SpeechOutput | None = None,
+) -> int:
+    """Run ``source`` through ``session`` with a live display; the files grow as it goes."""
     from simulinterp.cli.live import LiveSubtitles
+    from simulinterp.pipeline import run
+    from simulinterp.sinks import JsonLines, SubtitleFiles
 
-    view = LiveSubtitles(session.translator.config.target_lang, jsonl=jsonl)
-    interrupted, failure = False, None
-    try:
-        with view:
-            try:
-                # the microphone is a context manager (it opens the stream); a file is not
-                opened = source if hasattr(source, "__enter__") else nullcontext(source)
-                with opened as chunks:
-                    for chunk in chunks:
-                        view.update(session.feed(chunk), session)
-            except KeyboardInterrupt:
-                interrupted = True
-            except AudioError as err:
-                failure = err
-            view.update(session.finish(), session)
-    except KeyboardInterrupt:
-        interrupted = True
-    paths = write_outputs(session, out, audio_name, interrupted=interrupted or bool(failure))
-    print(session.translation.strip())
+    view = LiveSubtitles(session.translator.config.target_lang, quiet=jsonl)
+    files = SubtitleFiles(out)
+    sinks: list[Sink] = [files, view]
+    if jsonl:
+        sinks.append(JsonLines(sys.stdout))
+    if speech is not None:
+        from simulinterp.events import spoken_event
+
+        speech.listeners += [lambda s: files.log_event(spoken_event(s)), view.spoken]
+        sinks.append(speech)
+    result = run(source, session, sinks, audio_name=audio_name, warn=view.warn)
+    print(files.translation.strip())
+    paths = files.paths[:3] + [p for p in speech_paths(speech) if p.exists()]
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
-    if failure is not None:
-        raise CliError(f"{failure} (what was interpreted before it is saved)")
-    return 130 if interrupted else 0
+    if result.failure is not None:
+        raise CliError(f"{result.failure} (what was interpreted before it is saved)")
+    return 130 if result.interrupted else 0
 
 
-def write_outputs(session, out: Path, audio_name: str, *, interrupted: bool) -> list[Path]:
-    """SRT, WebVTT and the JSON transcript of everything committed."""
-    from simulinterp.subtitles import cues_from_commits, write_srt, write_transcript_json, write_vtt
-
-    cfg = session.translator.config
-    cues = cues_from_commits(session.commits, session.words, cfg.target_lang)
-    paths = [out.with_suffix(out.suffix + ext) for ext in (".srt", ".vtt", ".json")]
-    write_srt(paths[0], cues)
-    write_vtt(paths[1], cues)
-    write_transcript_json(
-        paths[2],
-        source_lang=cfg.source_lang,
-        target_lang=cfg.target_lang,
-        audio=audio_name,
-        commits=session.commits,
-        source_words=session.words,
-        cues=cues,
-        interrupted=interrupted,
-    )
-    return paths
+def speech_paths(speech: SpeechOutput | None) -> list[Path]:
+    """The WAVs a speech sink writes."""
+    if speech is None:
+        return []
+    return [p for p in (speech.wav_path, speech.review_path) if p is not None]
 
 
 def demo_audio() -> Path:
@@ -209,6 +220,13 @@ def run_speech_demo(args: argparse.Namespace) -> int:
     audio = demo_audio()
     folder = Path(args.output or tempfile.mkdtemp(prefix="simulinterp-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
+    speech = None
+    if args.speak:
+        problem = playback_problem(args)
+        if problem:
+            announce_fallback(problem, folder, audio.stem)
+            args.fast = True  # nothing to hear: as fast as possible, on the simulated clock
+        speech = speech_sink(args, folder, audio.stem, "zh", play=not problem and not args.no_play)
     print(
         f"Interpreting {audio.name} (JFK, 1961, public domain) from English into Chinese "
         f"{'as fast as possible' if args.fast else 'in real time'} (policy: {args.policy}).",
@@ -220,5 +238,10 @@ def run_speech_demo(args: argparse.Namespace) -> int:
         raise CliError(str(err)) from err
     session = build_session(args, realtime=not args.fast)
     return interpret(
-        session, source, folder / f"{audio.stem}.zh", jsonl=False, audio_name=str(audio)
+        session,
+        source,
+        folder / f"{audio.stem}.zh",
+        jsonl=False,
+        audio_name=str(audio),
+        speech=speech,
     )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import asdict
 from typing import Any
 
+from simulinterp.events import SessionStep, SpokenSegment
 from simulinterp.lang import join_units
+from simulinterp.sinks import RunEnd, RunInfo, Sink
 
 
 def _clock(seconds: float) -> str:
@@ -15,54 +15,61 @@ def _clock(seconds: float) -> str:
     return f"{int(minutes):02d}:{rest:04.1f}"
 
 
-class LiveSubtitles:
-    """Renders session steps: a live panel on a terminal, plain lines or JSON otherwise."""
+class LiveSubtitles(Sink):
+    """Renders session steps: a live panel on a terminal, plain lines otherwise; with
+    ``quiet`` (JSON lines on stdout) only warnings, on stderr."""
 
-    def __init__(self, target_lang: str, *, jsonl: bool = False, max_lines: int = 8):
+    name = "display"
+
+    def __init__(self, target_lang: str, *, quiet: bool = False, max_lines: int = 8):
         from rich.console import Console
 
-        self.target_lang, self.jsonl, self.max_lines = target_lang, jsonl, max_lines
+        self.target_lang, self.quiet, self.max_lines = target_lang, quiet, max_lines
         self.console = Console(stderr=True)
         self.live: Any = None
         self._lines: dict[int, tuple[float, str]] = {}
         self._source = ""
         self._tentative = ""
         self._source_lang = "en" if target_lang == "zh" else "zh"
-        self._warned = 0
+        self._recent: list[str] = []
+        self._spoken = 0
 
-    def __enter__(self) -> LiveSubtitles:
-        if self.console.is_terminal and not self.jsonl:
+    def open(self, info: RunInfo) -> None:
+        if self.console.is_terminal and not self.quiet:
             from rich.live import Live
 
             self.live = Live(self._render(), console=self.console, refresh_per_second=10)
             self.live.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
+    def close(self, end: RunEnd) -> None:
         if self.live is not None:
             self.live.update(self._render())
             self.live.stop()
+            self.live = None
 
-    def update(self, step: Any, session: Any) -> None:
-        """Show one :class:`SessionStep`."""
-        for warning in session.warnings[self._warned :]:
-            self.console.print(f"[yellow]warning:[/] {warning}")
-        self._warned = len(session.warnings)
+    def warn(self, message: str) -> None:
+        """Show a warning above the live panel."""
+        self.console.print(f"[yellow]warning:[/] {message}")
+
+    def spoken(self, segment: SpokenSegment) -> None:
+        """Count a spoken clause (shown in the panel's status line)."""
+        self._spoken += 1
+
+    def step(self, step: SessionStep) -> None:
+        """Show one step."""
+        for warning in step.warnings:
+            self.warn(warning)
         words = [w.text for w in step.transcript.committed]
         if words:
-            recent = [w.text for w in session.words[-40:]]
-            self._source = join_units(recent, self._source_lang)
+            self._recent = (self._recent + words)[-40:]
+            self._source = join_units(self._recent, self._source_lang)
         self._tentative = step.transcript.tentative
         for commit in step.commits:
             start, text = self._lines.get(commit.segment, (commit.source_start_s, ""))
             self._lines[commit.segment] = (start, (text + commit.text).strip())
-        if self.jsonl:
-            for word in step.transcript.committed:
-                print(json.dumps({"type": "source", **asdict(word)}, ensure_ascii=False))
-            for commit in step.commits:
-                print(json.dumps({"type": "translation", **commit.to_json()}, ensure_ascii=False))
-            sys.stdout.flush()
-        elif self.live is not None:
+        if self.quiet:
+            return
+        if self.live is not None:
             self.live.update(self._render())
         else:
             for commit in step.commits:
@@ -85,4 +92,6 @@ class LiveSubtitles:
         out.append(self._source[-160:])
         if self._tentative:
             out.append(" " + self._tentative, style="dim italic")
+        if self._spoken:
+            out.append(f"\nspoken: {self._spoken} clauses", style="dim")
         return out

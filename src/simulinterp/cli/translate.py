@@ -70,6 +70,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--output", help="folder for the subtitle files (default: a temp folder)")
     add_policy(demo, default=None)
     add_model(demo, default=None)
+    from simulinterp.cli.speak import add_speech_output
+
+    add_speech_output(demo)
     demo.set_defaults(run=run_demo, rate=DEFAULT_UNITS_PER_S["zh"])
 
 

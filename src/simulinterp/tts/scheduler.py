@@ -1,0 +1,87 @@
+"""The output scheduler: one timeline, no overlaps, faster speech when the output falls behind.
+
+Pure bookkeeping, no audio. The speech sink asks :meth:`OutputScheduler.speed` before it
+synthesizes a clause, then :meth:`OutputScheduler.place` once the audio is ready. A clause
+starts when it is ready or when the previous one ends, whichever is later, so two utterances
+never overlap; in the speaker's pauses nothing new arrives and the queue plays out, so the
+interpretation catches up there. The lag of a clause is its start minus the end of the source
+it translates; past ``catch_up_lag_s`` the speaking rate rises linearly, reaching
+``max_speed`` at ``full_speed_lag_s``, which keeps the lag from drifting up over a long talk.
+A clause that could only start ``max_lag_s`` behind its source is skipped (its text is still
+in the subtitles): the one bound that keeps the speech queue finite on a machine too slow to
+keep up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """Settings of the output scheduler.
+
+    Attributes:
+        catch_up_lag_s: lag (start minus source end, seconds) past which speech gets faster.
+        full_speed_lag_s: lag at which the rate reaches ``max_speed``, seconds.
+        max_speed: the fastest speaking rate (1.0 normal); beyond about 1.3 words blur.
+        gap_s: silence left between two clauses, seconds.
+        max_lag_s: a clause that would start this far behind its source is skipped, seconds.
+    """
+
+    catch_up_lag_s: float = 3.0
+    full_speed_lag_s: float = 8.0
+    max_speed: float = 1.3
+    gap_s: float = 0.08
+    max_lag_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.catch_up_lag_s < self.full_speed_lag_s <= self.max_lag_s:
+            raise ValueError(
+                "need 0 <= catch_up_lag_s < full_speed_lag_s <= max_lag_s, got "
+                f"{self.catch_up_lag_s}, {self.full_speed_lag_s}, {self.max_lag_s}"
+            )
+        if not 1.0 <= self.max_speed <= 2.0:
+            raise ValueError(f"max_speed must be within [1, 2], got {self.max_speed}")
+        if self.gap_s < 0:
+            raise ValueError(f"gap_s must be >= 0, got {self.gap_s}")
+
+
+class OutputScheduler:
+    """Places clauses on one output timeline (seconds from stream start)."""
+
+    def __init__(self, config: SchedulerConfig | None = None) -> None:
+        self.config = config or SchedulerConfig()
+        self.end_s = 0.0
+        self.skipped = 0
+
+    def lag_s(self, now_s: float, source_end_s: float) -> float:
+        """The lag a clause ready at ``now_s`` would have, seconds."""
+        return max(now_s, self.end_s + self._gap()) - source_end_s
+
+    def speed(self, now_s: float, source_end_s: float) -> float:
+        """The speaking rate for a clause about to be synthesized at ``now_s``."""
+        cfg = self.config
+        lag = self.lag_s(now_s, source_end_s)
+        if lag <= cfg.catch_up_lag_s:
+            return 1.0
+        share = min((lag - cfg.catch_up_lag_s) / (cfg.full_speed_lag_s - cfg.catch_up_lag_s), 1)
+        return 1.0 + share * (cfg.max_speed - 1.0)
+
+    def place(self, ready_s: float, duration_s: float, source_end_s: float) -> float | None:
+        """Start time of a clause ready at ``ready_s`` lasting ``duration_s``; None: skip it.
+
+        Raises:
+            ValueError: a negative duration.
+        """
+        if duration_s < 0:
+            raise ValueError(f"duration_s must be >= 0, got {duration_s}")
+        start = max(ready_s, self.end_s + self._gap())
+        if start - source_end_s > self.config.max_lag_s:
+            self.skipped += 1
+            return None
+        self.end_s = start + duration_s
+        return start
+
+    def _gap(self) -> float:
+        return self.config.gap_s if self.end_s > 0 else 0.0
