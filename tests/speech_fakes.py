@@ -147,3 +147,47 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class ToneSynth:
+    """A synthesizer stand-in: 0.08 s of tone per target character, at 22.05 kHz.
+
+    Text holding ``"#"`` cannot be said (:class:`SynthesisError`); after ``fail_after`` clauses
+    every call raises ``RuntimeError``. ``sleep_s`` makes each call take that long, and
+    ``spans`` records (start, end) perf_counter times of each call.
+    """
+
+    name = "tones"
+    sample_rate = 22050
+    license = "test"
+
+    def __init__(self, *, sleep_s: float = 0.0, fail_after: int | None = None) -> None:
+        self.sleep_s, self.fail_after = sleep_s, fail_after
+        self.calls: list[tuple[str, float]] = []
+        self.spans: list[tuple[float, float]] = []
+
+    def voices(self, lang: str) -> list[str]:
+        return ["tone"]
+
+    def synthesize(self, text: str, voice: str, lang: str, *, speed: float = 1.0):
+        import time
+
+        from simulinterp.tts.base import SpokenClause, SynthesisError
+
+        started = time.perf_counter()
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise RuntimeError("the voice model crashed")
+        self.calls.append((text, speed))
+        if "#" in text:
+            raise SynthesisError("cannot say '#'")
+        if self.sleep_s:
+            time.sleep(self.sleep_s)
+        chars = [c for c in text if c.isalnum()]
+        n = int(0.08 * len(chars) / speed * self.sample_rate)
+        t = np.arange(n) / self.sample_rate
+        samples = (0.2 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+        self.spans.append((started, time.perf_counter()))
+        if n:
+            yield SpokenClause(
+                text.strip(), samples, self.sample_rate, time.perf_counter() - started
+            )

@@ -261,3 +261,69 @@ def test_eval_on_speech_with_terms_and_a_glossary(fake_models, tmp_path):
     assert scores["term_accuracy"] == 1.0
     (tmp_path / "short.jsonl").write_text("[]\n")
     assert main([*args, "--glossary", str(tmp_path / "short.jsonl")]) == 2
+
+
+@pytest.fixture
+def tone_voice(monkeypatch: pytest.MonkeyPatch):
+    from speech_fakes import ToneSynth
+
+    synth = ToneSynth()
+    monkeypatch.setattr("simulinterp.cli.speak.load_voice", lambda *a, **k: (synth, "tone"))
+    return synth
+
+
+def test_speak_without_an_output_device_writes_the_files(
+    fake_models, tone_voice, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(
+        "simulinterp.audio.output.output_device_problem",
+        lambda device=None: "no audio output device (test)",
+    )
+    wav = tones(tmp_path / "talk.wav")
+    args = ["interpret", wav, "--from", "en", "--to", "zh", "--policy", "wait-k", "--speak"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "no audio output device (test)" in err and "instead of playing it" in err
+    interp = sf.info(str(tmp_path / "talk.interp.wav"))
+    review = sf.info(str(tmp_path / "talk.review.wav"))
+    assert interp.samplerate == 24000 and review.channels == 2
+    assert interp.duration >= sf.info(wav).duration - 0.01
+    events = [json.loads(x) for x in (tmp_path / "talk.zh.jsonl").read_text().splitlines()]
+    spoken = [e for e in events if e["type"] == "speech"]
+    assert spoken and "".join(e["text"] for e in spoken) == TRANSLATION
+    assert tone_voice.calls
+
+
+class FakePlayer:
+    played: list[tuple[float, int]] = []
+
+    def __init__(self, rate, clock, device=None):
+        self.rate = rate
+
+    def play_at(self, start_s, samples):
+        FakePlayer.played.append((start_s, len(samples)))
+
+    def drain(self, timeout_s=60.0):
+        pass
+
+
+def test_speak_plays_live_at_the_speakers_pace(fake_models, tone_voice, tmp_path, monkeypatch):
+    monkeypatch.setattr("simulinterp.audio.output.output_device_problem", lambda device=None: None)
+    monkeypatch.setattr("simulinterp.audio.output.Player", FakePlayer)
+    FakePlayer.played = []
+    wav = tones(tmp_path / "talk.wav")
+    started = __import__("time").monotonic()
+    args = ["interpret", wav, "--from", "en", "--to", "zh", "--policy", "wait-k", "--speak"]
+    assert main(args) == 0
+    assert __import__("time").monotonic() - started >= sf.info(wav).duration - 0.2  # paced
+    assert len(FakePlayer.played) >= 2
+    starts = [s for s, _ in FakePlayer.played]
+    assert starts == sorted(starts)
+    assert (tmp_path / "talk.interp.wav").exists() and (tmp_path / "talk.zh.srt").exists()
+
+
+def test_an_unknown_voice_is_a_clear_error(fake_models, tmp_path, capsys):
+    wav = tones(tmp_path / "talk.wav")
+    args = ["interpret", wav, "--from", "en", "--to", "zh", "--speak", "--tts", "nonesuch"]
+    assert main(args) == 2
+    assert "nonesuch" in capsys.readouterr().err

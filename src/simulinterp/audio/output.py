@@ -98,7 +98,7 @@ class Player:
     ) -> None:
         from simulinterp.audio.sources import import_sounddevice
 
-        sd = import_sounddevice()
+        sd = import_sounddevice("play audio")
         try:
             info = sd.query_devices(device, "output")
         except Exception as err:  # PortAudioError, ValueError: no such (or no) output device
@@ -157,7 +157,7 @@ def output_device_problem(device: int | str | None = None) -> str | None:
     from simulinterp.audio.sources import import_sounddevice
 
     try:
-        sd = import_sounddevice()
+        sd = import_sounddevice("play audio")
         sd.query_devices(device, "output")
     except AudioError as err:
         return str(err)

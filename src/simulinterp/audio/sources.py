@@ -34,7 +34,7 @@ from simulinterp.audio.io import (
 logger = logging.getLogger(__name__)
 
 _PORTAUDIO_HINT = (
-    "the microphone needs sounddevice and the PortAudio library: `pip install sounddevice`, "
+    "sound in and out needs sounddevice and the PortAudio library: `pip install sounddevice`, "
     "then `sudo apt install libportaudio2` (Debian/Ubuntu) or `brew install portaudio` (macOS)"
 )
 
@@ -113,12 +113,12 @@ class FileSource:
             yield chunk
 
 
-def import_sounddevice() -> ModuleType:
+def import_sounddevice(purpose: str = "use the microphone") -> ModuleType:
     """sounddevice, or an :class:`AudioError` saying how to install it and PortAudio."""
     try:
         import sounddevice
     except (ImportError, OSError) as err:  # OSError: "PortAudio library not found"
-        raise AudioError(f"cannot use the microphone ({err}); {_PORTAUDIO_HINT}") from err
+        raise AudioError(f"cannot {purpose} ({err}); {_PORTAUDIO_HINT}") from err
     return sounddevice
 
 

@@ -44,16 +44,9 @@ def playback_problem(args: argparse.Namespace) -> str | None:
 def speech_sink(args: argparse.Namespace, folder: Path, stem: str, lang: str, *, play: bool):
     """The speech sink for ``--speak`` (files ``STEM.interp.wav`` and ``STEM.review.wav``)."""
     from simulinterp.tts.output import SpeechOutput
-    from simulinterp.tts.voices import default_voice, load_synthesizer
 
     try:
-        synth = load_synthesizer(args.tts, threads=args.tts_threads)
-        voice = args.voice or default_voice(synth, lang)
-        if voice not in synth.voices(lang):
-            raise ValueError(
-                f"{args.tts} has no {lang} voice {voice!r}; choose from "
-                + ", ".join(synth.voices(lang))
-            )
+        synth, voice = load_voice(args.tts, args.voice, lang, threads=args.tts_threads)
     except (ValueError, RuntimeError) as err:
         raise CliError(str(err)) from err
     factory = None
@@ -70,6 +63,24 @@ def speech_sink(args: argparse.Namespace, folder: Path, stem: str, lang: str, *,
         review_path=folder / f"{stem}.review.wav",
         player_factory=factory,
     )
+
+
+def load_voice(backend: str, voice: str | None, lang: str, *, threads: int = 1):
+    """The synthesizer ``backend`` and its ``voice`` for ``lang`` (default: its best).
+
+    Raises:
+        ValueError: no such backend, language or voice.
+    """
+    from simulinterp.tts.voices import default_voice, load_synthesizer
+
+    synth = load_synthesizer(backend, threads=threads)
+    chosen = voice or default_voice(synth, lang)
+    if chosen not in synth.voices(lang):
+        raise ValueError(
+            f"{backend} has no {lang} voice {chosen!r}; choose from "
+            + ", ".join(synth.voices(lang))
+        )
+    return synth, chosen
 
 
 def announce_fallback(problem: str, folder: Path, stem: str) -> None:

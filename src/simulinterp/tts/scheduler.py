@@ -29,8 +29,8 @@ class SchedulerConfig:
         max_lag_s: a clause that would start this far behind its source is skipped, seconds.
     """
 
-    catch_up_lag_s: float = 3.0
-    full_speed_lag_s: float = 8.0
+    catch_up_lag_s: float = 2.0
+    full_speed_lag_s: float = 5.0
     max_speed: float = 1.3
     gap_s: float = 0.08
     max_lag_s: float = 30.0
