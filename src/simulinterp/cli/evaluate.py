@@ -54,6 +54,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="text lines paced at --rate, or recordings through streaming ASR",
     )
     parser.add_argument(
+        "--target-type",
+        choices=["text", "speech"],
+        default="text",
+        help="speech: also speak the interpretation (with --source-type speech) and score it "
+        "as heard: StartOffset, EndOffset, AL, LAAL, ATD on the output audio, ASR_BLEU, "
+        "lag_drift_s; the WAVs go to DIR/speech/",
+    )
+    parser.add_argument(
         "--transcripts", help="speech: gold transcripts, line-aligned, to add WER or CER"
     )
     parser.add_argument("--output", required=True, help="output directory")
@@ -89,10 +97,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-offline", action="store_true", help="skip offline_BLEU")
     parser.add_argument("--no-oracle", action="store_true", help="skip oracle_AL")
     add_speech_options(parser)
+    group = parser.add_argument_group("speech output (--target-type speech)")
+    group.add_argument("--tts", default="kokoro", help="voice backend (default kokoro)")
+    group.add_argument("--voice", help="voice name (default: the backend's best)")
+    group.add_argument("--tts-threads", type=int, default=1, help="synthesizer CPU threads")
     parser.set_defaults(run=run_eval)
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    if args.target_type == "speech" and args.source_type != "speech":
+        raise CliError("--target-type speech needs --source-type speech (recordings in)")
     if args.source_type == "speech":
         from simulinterp.cli.evaluate_speech import run_speech_eval
 

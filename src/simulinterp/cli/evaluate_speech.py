@@ -4,6 +4,12 @@ Writes ``DIR/instances.log`` (one JSON line per recording, or per reference sent
 recording) and ``DIR/scores.json`` with ``BLEU``, ``chrF``, ``offline_BLEU``, ``StartOffset``,
 ``AL``, ``LAAL``, ``ATD`` and ``StartOffset_CA``, ``AL_CA``, ``LAAL_CA`` in milliseconds of
 source audio, plus ``WER`` or ``CER`` with ``--transcripts``.
+
+With ``--target-type speech`` the interpretation is spoken too (``DIR/speech/*.interp.wav``),
+and the latency keys describe the output as heard (:mod:`simulinterp.eval.speech_output`):
+``StartOffset``, ``EndOffset``, ``AL``, ``LAAL``, ``ATD`` and their ``_CA`` variants, plus
+``ASR_BLEU`` (the output audio transcribed by the packaged recognizer), ``lag_drift_s``, and the
+text output's latency as ``text_*``. ``BLEU`` stays the BLEU of the same run's text.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ def run_speech_eval(args: argparse.Namespace) -> int:
         raise CliError(str(err)) from err
     instances = []
     interrupted = False
+    speech = _speech_factory(args, output, config.target_lang)
+    spoken: list = []
     try:
         with Progress() as bar:
             task = bar.add_task(f"{args.policy} on speech", total=len(items))
@@ -58,6 +66,8 @@ def run_speech_eval(args: argparse.Namespace) -> int:
                 output / "instances.log",
                 lambda n: bar.advance(task, n),
                 glossaries,
+                speech,
+                spoken,
             ):
                 instances.append(instance)
     except KeyboardInterrupt:
@@ -75,6 +85,8 @@ def run_speech_eval(args: argparse.Namespace) -> int:
         target_lang=config.target_lang,
         latency_unit="ms",
     )
+    if speech is not None:
+        scores.update(_speech_scores(engine, scores, spoken, config.target_lang))
     if interrupted:
         scores["interrupted"] = True
     elif not args.no_offline:
@@ -85,10 +97,56 @@ def run_speech_eval(args: argparse.Namespace) -> int:
         scores["offline_BLEU"] = bleu(offline, refs, config.target_lang)
     write_scores(output, scores)
     keys = ["BLEU", "chrF", "offline_BLEU", "StartOffset_CA", "LAAL_CA", "LAAL", "WER", "CER"]
+    if speech is not None:
+        keys = ["BLEU", "ASR_BLEU", "StartOffset_CA", "EndOffset_CA", "LAAL_CA", "lag_drift_s"]
+        keys = [k for k in keys if scores.get(k) is not None]
     print("\t".join(k for k in keys if k in scores))
     print("\t".join(f"{scores[k]:.2f}" for k in keys if k in scores))
     print(f"wrote {output}/scores.json and instances.log", file=sys.stderr)
     return 130 if interrupted else 0
+
+
+def _speech_factory(args: argparse.Namespace, output: Path, lang: str):
+    """One speech sink per recording (``--target-type speech``), or None."""
+    if args.target_type != "speech":
+        return None
+    from simulinterp.cli.speak import load_voice
+    from simulinterp.tts.output import SpeechOutput
+
+    try:
+        synth, voice = load_voice(args.tts, args.voice, lang, threads=args.tts_threads)
+    except (ValueError, RuntimeError) as err:
+        raise CliError(str(err)) from err
+    folder = output / "speech"
+    folder.mkdir(parents=True, exist_ok=True)
+    return lambda index, item: SpeechOutput(
+        synth, voice, lang, wav_path=folder / f"{index:03d}-{item.audio.stem}.interp.wav"
+    )
+
+
+def _speech_scores(engine, text_scores: dict, spoken: list, lang: str) -> dict:
+    """The speech-output keys: latency as heard, ASR_BLEU, lag_drift_s; text_* keep the text
+    output's latency."""
+    from rich.progress import Progress
+
+    from simulinterp.asr.text import normalize
+    from simulinterp.audio import load_file
+    from simulinterp.eval.speech import LATENCY_KEYS
+    from simulinterp.eval.speech_output import score_speech_output
+
+    transcripts = []
+    with Progress() as bar:
+        task = bar.add_task("ASR of the speech output", total=len(spoken))
+        for recording in spoken:
+            audio = load_file(recording.wav, max_s=4 * 3600) if recording.spoken else None
+            text = engine.whisper.transcribe(audio, lang) if audio is not None else ""
+            transcripts.append(normalize(text, lang))
+            bar.advance(task)
+    out = {f"text_{k}": text_scores[k] for k in LATENCY_KEYS if k in text_scores}
+    out.update(score_speech_output(spoken, lang, transcripts))
+    out["asr_transcripts"] = transcripts
+    out["target_type"] = "speech"
+    return out
 
 
 def _items(args: argparse.Namespace) -> tuple[list, int]:

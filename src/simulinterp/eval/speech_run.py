@@ -18,18 +18,24 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from simulinterp.asr.text import normalize
 from simulinterp.audio import FileSource, load_file
 from simulinterp.eval.resegment import resegment_instance
 from simulinterp.eval.speech import SpeechInstance, speech_instance
+from simulinterp.eval.speech_output import SpokenRecording
 from simulinterp.events import SourceUnit
 from simulinterp.lang import is_sentence_end, join_units, split_units
-from simulinterp.pipeline import SpeechEngine
+from simulinterp.pipeline import SpeechEngine, run
 from simulinterp.policy.base import Policy
 from simulinterp.policy.registry import make_policy
+from simulinterp.sinks import Collector
 from simulinterp.translate.glossary import Glossary
 from simulinterp.translate.translator import SimultaneousTranslator, TranslatorConfig
+
+if TYPE_CHECKING:
+    from simulinterp.tts.output import SpeechOutput
 
 logger = logging.getLogger(__name__)
 
@@ -89,18 +95,30 @@ def run_item(
     policy: Policy,
     config: TranslatorConfig,
     glossary: Glossary | None = None,
+    speech: SpeechOutput | None = None,
 ) -> list[SpeechInstance]:
-    """Interpret one recording; one instance, or one per reference sentence (long form)."""
+    """Interpret one recording; one instance, or one per reference sentence (long form).
+
+    With ``speech`` (a fresh speech sink), the interpretation is also spoken (see
+    :mod:`simulinterp.eval.speech_output`).
+    """
     session = engine.session(policy, config, glossary=glossary)
-    source = FileSource(str(item.audio))
-    for chunk in source:
-        session.feed(chunk)
-    session.finish()
-    transcript = join_units([w.text for w in session.words], config.source_lang)
+    record = Collector()
+    result = run(
+        FileSource(str(item.audio)),
+        session,
+        [record] if speech is None else [record, speech],
+        audio_name=str(item.audio),
+    )
+    if result.failure is not None:
+        raise result.failure
+    if result.interrupted:
+        raise KeyboardInterrupt
+    transcript = join_units([w.text for w in record.words], config.source_lang)
     whole = speech_instance(
         index,
         str(item.audio),
-        session.commits,
+        record.commits,
         transcript,
         join_units(list(item.references), config.target_lang),
         session.recognizer.audio_s * 1000,
@@ -121,13 +139,32 @@ def run_items(
     log_path: Path | None = None,
     advance: Callable[[int], None] | None = None,
     glossaries: Sequence[Glossary] | None = None,
+    speech: Callable[[int, SpeechItem], SpeechOutput] | None = None,
+    spoken: list[SpokenRecording] | None = None,
 ) -> Iterator[SpeechInstance]:
-    """Interpret every item (with its glossary), appending each instance to ``log_path``."""
+    """Interpret every item (with its glossary), appending each instance to ``log_path``.
+
+    With ``speech`` (a factory of one speech sink per recording), each recording's speech
+    output is appended to ``spoken``.
+    """
     log = log_path.open("w", encoding="utf-8") if log_path else None
     try:
         for index, item in enumerate(items):
             glossary = glossaries[index] if glossaries is not None else None
-            for instance in run_item(engine, item, index, policy, config, glossary):
+            sink = speech(index, item) if speech is not None else None
+            instances = run_item(engine, item, index, policy, config, glossary, sink)
+            if sink is not None and spoken is not None:
+                spoken.append(
+                    SpokenRecording(
+                        index,
+                        tuple(sink.spoken),
+                        sink.source_s * 1000.0,
+                        join_units(list(item.references), config.target_lang),
+                        join_units([i.prediction for i in instances], config.target_lang),
+                        str(sink.wav_path or ""),
+                    )
+                )
+            for instance in instances:
                 if log:
                     log.write(json.dumps(instance.to_json(), ensure_ascii=False) + "\n")
                     log.flush()

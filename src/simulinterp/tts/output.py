@@ -123,6 +123,7 @@ class SpeechOutput(Sink):
         self._gatherer = ClauseGatherer(lang)
         self.spoken: list[SpokenSegment] = []
         self.compute_s = 0.0
+        self.source_s = 0.0  # seconds of source heard (set when the run ends)
         self.busy_intervals: list[tuple[float, float]] = []  # perf_counter spans of synthesis
         self.failed = False
         self._source: list[np.ndarray] = []
@@ -165,6 +166,7 @@ class SpeechOutput(Sink):
     def close(self, end: RunEnd) -> None:
         from simulinterp.audio.output import write_review
 
+        self.source_s = end.audio_s
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join()
