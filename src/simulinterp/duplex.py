@@ -51,7 +51,6 @@ class DuplexLoop:
         self._intake_done = threading.Event()
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
-        self.busy_s = {"recognition": 0.0, "translation": 0.0}
 
     def run(self, chunks: Iterable[AudioChunk]) -> None:
         """Take ``chunks`` until they end (or Ctrl-C); then the stream is finished."""
@@ -96,9 +95,7 @@ class DuplexLoop:
                 done = self._intake_done.is_set() and not pending
             for chunk in pending:
                 session.recognizer.insert_audio(chunk.samples)
-            started = time.perf_counter()
             transcript = session.recognize(session.clock_s, final=done)
-            self.busy_s["recognition"] += time.perf_counter() - started
             if done:
                 self._steps.put((transcript, True))
                 return
@@ -126,9 +123,7 @@ class DuplexLoop:
             if item is None or self._stop.is_set():
                 return
             transcript, final = item
-            started = time.perf_counter()
             step = self.session.translate(transcript, final=final)
-            self.busy_s["translation"] += time.perf_counter() - started
             self.fan.call("step", step)
             if final:
                 return

@@ -77,6 +77,7 @@ class SpeechSession:
         self.words: list[SourceWord] = []
         self.commits: list[SpeechCommit] = []
         self._warned = 0
+        self.busy_s = {"recognition": 0.0, "translation": 0.0}  # wall seconds computing
 
     @property
     def clock_s(self) -> float:
@@ -117,10 +118,12 @@ class SpeechSession:
         rec = self.recognizer
         transcript = rec.finish(at) if final else rec.process(at)
         self.ca_s = at + (self._clock() - started)
+        self.busy_s["recognition"] += self._clock() - started
         return transcript
 
     def translate(self, transcript: Transcript, *, final: bool = False) -> SessionStep:
         """The translator's half of a step: read the words ``transcript`` committed."""
+        started = self._clock()
         units = []
         for word in transcript.committed:
             self.words.append(word)
@@ -141,6 +144,7 @@ class SpeechSession:
             self.ca_s = max(self.ca_s, self.translator.ca_s)
         out = tuple(self._on_audio(c) for c in commits)
         self.commits.extend(out)
+        self.busy_s["translation"] += self._clock() - started
         warnings = tuple(self.recognizer.warnings[self._warned :])
         self._warned = len(self.recognizer.warnings)
         return SessionStep(transcript, out, warnings)

@@ -96,11 +96,13 @@ def run_item(
     config: TranslatorConfig,
     glossary: Glossary | None = None,
     speech: SpeechOutput | None = None,
+    busy_s: dict[str, float] | None = None,
 ) -> list[SpeechInstance]:
     """Interpret one recording; one instance, or one per reference sentence (long form).
 
     With ``speech`` (a fresh speech sink), the interpretation is also spoken (see
-    :mod:`simulinterp.eval.speech_output`).
+    :mod:`simulinterp.eval.speech_output`); ``busy_s`` receives the seconds recognition and
+    translation spent computing.
     """
     session = engine.session(policy, config, glossary=glossary)
     record = Collector()
@@ -114,6 +116,8 @@ def run_item(
         raise result.failure
     if result.interrupted:
         raise KeyboardInterrupt
+    if busy_s is not None:
+        busy_s.update(session.busy_s)
     transcript = join_units([w.text for w in record.words], config.source_lang)
     whole = speech_instance(
         index,
