@@ -327,3 +327,55 @@ def test_an_unknown_voice_is_a_clear_error(fake_models, tmp_path, capsys):
     args = ["interpret", wav, "--from", "en", "--to", "zh", "--speak", "--tts", "nonesuch"]
     assert main(args) == 2
     assert "nonesuch" in capsys.readouterr().err
+
+
+class ToneMic:
+    """A microphone stand-in: the tone script, chunk by chunk, at the speaker's pace."""
+
+    def __init__(self, device=None):
+        self.audio = speak(SCRIPT)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def __iter__(self):
+        import time
+
+        from simulinterp.audio import AudioChunk
+
+        for i in range(0, len(self.audio), 1600):
+            time.sleep(0.1)
+            yield AudioChunk(self.audio[i : i + 1600], i / 16000)
+
+
+def test_mic_speak_interprets_through_the_speakers(
+    fake_models, tone_voice, tmp_path, monkeypatch, capsys
+):
+    import simulinterp.audio as audio
+
+    monkeypatch.setattr(audio, "MicrophoneSource", ToneMic)
+    monkeypatch.setattr("simulinterp.audio.output.output_device_problem", lambda device=None: None)
+    monkeypatch.setattr("simulinterp.audio.output.Player", FakePlayer)
+    FakePlayer.played = []
+    args = ["interpret", "--mic", "--from", "en", "--to", "zh", "--policy", "wait-k", "--speak"]
+    assert main([*args, "--output", str(tmp_path)]) == 0
+    assert "他喜欢" in capsys.readouterr().out
+    assert FakePlayer.played  # spoken through the (fake) speakers
+    wavs = list(tmp_path.glob("mic-*.interp.wav"))
+    assert len(wavs) == 1 and len(list(tmp_path.glob("mic-*.review.wav"))) == 1
+
+
+def test_noise_does_not_break_the_speech(fake_models, tone_voice, tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        "simulinterp.audio.output.output_device_problem", lambda device=None: "none (test)"
+    )
+    rng = np.random.default_rng(0)
+    noise = (0.3 * rng.standard_normal(16000 * 5)).astype(np.float32)
+    sf.write(tmp_path / "noise.wav", noise, 16000)
+    args = ["interpret", str(tmp_path / "noise.wav"), "--from", "en", "--to", "zh", "--speak"]
+    assert main(args) == 0
+    assert sf.info(str(tmp_path / "noise.interp.wav")).duration >= 4.9
+    assert (tmp_path / "noise.zh.json").exists()
