@@ -110,7 +110,9 @@ def run_mix(args, src: str, tgt: str, mix: str, talk, refs: list[str], out: Path
     item = SpeechItem(path, tuple(refs), None, tuple(starts))
     cpu0, started = os.times(), time.perf_counter()
     session_busy: dict = {}
-    instances = run_item(engine, item, 0, policy, config, None, speech, session_busy)
+    instances = run_item(
+        engine, item, 0, policy, config, None, speech, session_busy, realtime=args.realtime
+    )
     wall = time.perf_counter() - started
     cpu1 = os.times()
     talk_s = speech.source_s
@@ -127,6 +129,7 @@ def run_mix(args, src: str, tgt: str, mix: str, talk, refs: list[str], out: Path
     row = {
         "direction": f"{src}-{tgt}",
         "threads_asr_llm_tts": mix,
+        "clock": "wall (duplex)" if args.realtime else "computation-aware",
         "voice": f"{synth.name}:{voice}",
         "talk_min": round(talk_s / 60, 2),
         "TTS_RTF": round(speech.compute_s / produced, 3) if produced else None,
@@ -156,6 +159,11 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--mix", default="2/2/1", help="threads asr/llm/tts, comma-separated")
     parser.add_argument("--tts", default="kokoro")
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="play the talk at the speaker's pace through the live duplex pipeline (wall clock)",
+    )
     parser.add_argument("--output", default="runs/s2s")
     args = parser.parse_args()
     out = Path(args.output)

@@ -97,17 +97,19 @@ def run_item(
     glossary: Glossary | None = None,
     speech: SpeechOutput | None = None,
     busy_s: dict[str, float] | None = None,
+    realtime: bool = False,
 ) -> list[SpeechInstance]:
     """Interpret one recording; one instance, or one per reference sentence (long form).
 
     With ``speech`` (a fresh speech sink), the interpretation is also spoken (see
     :mod:`simulinterp.eval.speech_output`); ``busy_s`` receives the seconds recognition and
-    translation spent computing.
+    translation spent computing. ``realtime`` plays the file at the speaker's pace through the
+    live (duplex, wall-clock) pipeline instead of the computation-aware simulation.
     """
-    session = engine.session(policy, config, glossary=glossary)
+    session = engine.session(policy, config, glossary=glossary, realtime=realtime)
     record = Collector()
     result = run(
-        FileSource(str(item.audio)),
+        FileSource(str(item.audio), realtime=realtime),
         session,
         [record] if speech is None else [record, speech],
         audio_name=str(item.audio),
