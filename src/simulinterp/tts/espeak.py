@@ -110,9 +110,7 @@ class EspeakSynthesizer:
         wpm = str(max(80, round(BASE_WPM * speed)))
         for clause in speakable_clauses(text, lang):
             start = time.perf_counter()
-            data = run_espeak(
-                ["--stdout", "-v", voice, "-s", wpm], clause.text, "the espeak voice"
-            )
+            data = run_espeak(["--stdout", "-v", voice, "-s", wpm], clause.text, "the espeak voice")
             samples, rate = parse_wav(data)
             if len(samples):
                 yield SpokenClause(clause.text, samples, rate, time.perf_counter() - start)

@@ -196,12 +196,12 @@ def _say_numbers(text: str, lang: str) -> str:
     text = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", text)  # 1,000,000
     say_digits = chinese_digits if zh else english_digits
     text = re.sub(  # phone numbers, codes: 010-12345678
-        r"(?<![\w.])(\d{2,4})-(\d{5,})(?![\w.])",
+        r"(?<![A-Za-z0-9.])(\d{2,4})-(\d{5,})(?![A-Za-z0-9.])",
         lambda m: say_digits(m[1]) + ("、" if zh else ", ") + say_digits(m[2]),
         text,
     )
     text = re.sub(  # ranges: 3-5 km, 3~5%
-        r"(?<![\w.])(\d{1,4}(?:\.\d+)?)\s?[-–~～]\s?(?=\d{1,4}(?:\.\d+)?(?![\d.])(%?))",
+        r"(?<![A-Za-z0-9.])(\d{1,4}(?:\.\d+)?)\s?[-–~～]\s?(?=\d{1,4}(?:\.\d+)?(?![\d.])(%?))",
         lambda m: m[1] + m[2] + ("到" if zh else " to "),
         text,
     )
@@ -217,12 +217,12 @@ def _say_numbers(text: str, lang: str) -> str:
     else:
         text = re.sub(r"\b(\d+)(?:st|nd|rd|th)\b", lambda m: english_ordinal(int(m[1])), text)
         text = re.sub(r"\b(\d{4})s\b", lambda m: _decade(int(m.group(1))), text)
-    text = re.sub(r"\b(\d{1,2}):(\d{2})\b", lambda m: _time(m, lang), text)
+    text = re.sub(r"(?<![\d:])(\d{1,2}):(\d{2})(?![\d:])", lambda m: _time(m, lang), text)
     if zh:
         text = re.sub(r"(\d+)/(\d+)", lambda m: f"{_zh_number(m[2])}分之{_zh_number(m[1])}", text)
     else:
         text = re.sub(r"(\d+)/(\d+)", lambda m: f"{english_cardinal(int(m[1]))} over {m[2]}", text)
-    number = rf"(?:(?<![\w.])-)?{_NUM}"
+    number = rf"(?:(?<![A-Za-z0-9.])-)?{_NUM}"
     if zh:
         return re.sub(number, lambda m: _zh_number(m.group(0)), text)
     return re.sub(number, _en_plain_number, text)
