@@ -80,3 +80,15 @@ class Synthesizer(Protocol):
             SynthesisError: the backend failed on this text.
         """
         ...
+
+
+def to_output_rate(clause: SpokenClause) -> np.ndarray:
+    """The clause's samples resampled to :data:`OUTPUT_RATE` (float32, soxr)."""
+    samples = np.asarray(clause.samples, dtype=np.float32)
+    if clause.sample_rate == OUTPUT_RATE or len(samples) == 0:
+        return samples
+    try:
+        import soxr
+    except ImportError as err:
+        raise ImportError("resampling speech needs soxr: pip install soxr") from err
+    return soxr.resample(samples, clause.sample_rate, OUTPUT_RATE).astype(np.float32)
