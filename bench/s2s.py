@@ -12,7 +12,7 @@ possible; recognition and translation in one loop, synthesis in its own thread),
 direction's defaults. Printed per direction and thread mix:
 
 - TTS RTF (synthesis time / speech produced) of the voice;
-- StartOffset_CA, EndOffset_CA (s) as heard, and text StartOffset_CA for comparison;
+- StartOffset_CA, EndOffset_CA (s) as heard, and when the first text was committed;
 - lag drift (mean lag of the last minute minus the first), mean lag, the fastest speed used;
 - S2T BLEU and ASR-BLEU (the output audio transcribed by whisper-base), both per recording;
 - each stage's share of the talk's duration (recognition, translation, synthesis busy time),
@@ -135,7 +135,10 @@ def run_mix(args, src: str, tgt: str, mix: str, talk, refs: list[str], out: Path
         "TTS_RTF": round(speech.compute_s / produced, 3) if produced else None,
         "StartOffset_CA_s": round(spoken["StartOffset_CA"] / 1000, 2),
         "EndOffset_CA_s": round(spoken["EndOffset_CA"] / 1000, 2),
-        "text_StartOffset_CA_s": round(text["StartOffset_CA"] / 1000, 2),
+        # the first committed text on the same clock (the talk's first sentence starts at 0)
+        "text_StartOffset_CA_s": round(instances[0].elapsed[0] / 1000, 2)
+        if instances[0].elapsed
+        else None,
         "lag_drift_s": None if spoken["lag_drift_s"] is None else round(spoken["lag_drift_s"], 2),
         "mean_lag_s": round(spoken["mean_lag_s"], 2),
         "max_speed": round(spoken["max_speed"], 2),

@@ -196,7 +196,9 @@ class Fanout:
         self._warn = warn or (lambda message: logger.warning("%s", message))
 
     def call(self, method: str, *args: object) -> None:
-        for sink in self.sinks:
+        # sinks close in reverse order: one added later (speech) may still feed one before it
+        # (the event log) while it finishes
+        for sink in reversed(self.sinks) if method == "close" else self.sinks:
             if sink.name in self.failed and method != "close":
                 continue
             try:

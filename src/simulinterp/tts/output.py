@@ -35,7 +35,8 @@ from simulinterp.tts.scheduler import OutputScheduler, SchedulerConfig
 
 logger = logging.getLogger(__name__)
 
-MAX_CLAUSE_UNITS = {"en": 12, "zh": 20}  # an unpunctuated run this long is spoken anyway
+MIN_CHUNK_UNITS = {"en": 4, "zh": 6}  # a commit this long is spoken without waiting for a comma
+WARM_UP = {"en": "Hello.", "zh": "你好。"}
 _MAX_FAILURES = 3  # consecutive synthesizer failures before speech output stops
 
 
@@ -59,7 +60,9 @@ class SpeechRequest:
 
 
 class ClauseGatherer:
-    """Joins commits into speakable clauses (pure)."""
+    """Joins commits into speakable pieces (pure): a piece ends at a clause mark, at the end of
+    a sentence, or once it holds ``MIN_CHUNK_UNITS`` (a clause policy's capped commit is
+    spoken at once; word-by-word commits are gathered into short phrases)."""
 
     def __init__(self, lang: str) -> None:
         self.lang = lang
@@ -71,7 +74,7 @@ class ClauseGatherer:
         text = self._text.strip()
         if not text:
             return None
-        long = len(split_units(text, self.lang)) >= MAX_CLAUSE_UNITS[self.lang]
+        long = len(split_units(text, self.lang)) >= MIN_CHUNK_UNITS[self.lang]
         if commit.final or is_clause_end(text[-1]) or long:
             self._text = ""
             return SpeechRequest(
@@ -139,12 +142,22 @@ class SpeechOutput(Sink):
         from simulinterp.audio.output import TimelineWriter
 
         self._info = info
+        self._warm_up()
         if self.wav_path is not None:
             self._writer = TimelineWriter(self.wav_path, OUTPUT_RATE)
         if self._player_factory is not None:
             self._player = self._player_factory(OUTPUT_RATE, info.clock_s)
         self._thread = threading.Thread(target=self._work, name="synthesis", daemon=True)
         self._thread.start()
+
+    def _warm_up(self) -> None:
+        """Load the voice and say one word before the run, so the first clause does not pay
+        for model loading (seconds for Kokoro: joining its parts, its G2P dictionaries)."""
+        try:
+            for _ in self.synthesizer.synthesize(WARM_UP[self.lang], self.voice, self.lang):
+                pass
+        except Exception as err:  # the run's own synthesis will report it, clause by clause
+            logger.debug("warm-up failed: %s", err)
 
     def audio(self, chunk: AudioChunk) -> None:
         if self.review_path is not None:
