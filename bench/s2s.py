@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from simulinterp.tts.voices import default_voice, load_synthesizer
 
 from simulinterp.asr.text import normalize
 from simulinterp.audio import SAMPLE_RATE, load_file
@@ -50,6 +49,7 @@ from simulinterp.pipeline import SpeechEngine
 from simulinterp.policy import make_policy
 from simulinterp.translate import SimultaneousTranslator, TranslatorConfig
 from simulinterp.tts.output import SpeechOutput
+from simulinterp.tts.voices import default_voice, load_synthesizer
 
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
 SETS = {"en": ["speech_en_misc", "speech_en_ljspeech_subset"], "zh": ["speech_zh_misc"]}
