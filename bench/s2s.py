@@ -2,7 +2,8 @@
 
 No long talk exists in the shared data, so each talk is built by concatenating the transcribed
 recordings of one language (``shared/data/speech``, in their listed order, 0.8 s of silence
-between them) until it lasts ``--minutes``. Each recording's gold transcript, translated offline
+between them) until it lasts ``--minutes``; the Chinese ones (2.5 minutes in all) are taken
+twice. Each recording's gold transcript, translated offline
 by the same LLM with the whole sentence at hand, is its reference (few recordings have a human
 translation), so BLEU measures how close the live interpretation comes to the offline one; the
 talk is re-segmented to those references as ``eval`` does.
@@ -52,25 +53,35 @@ from simulinterp.tts.output import SpeechOutput
 from simulinterp.tts.voices import default_voice, load_synthesizer
 
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
-SETS = {"en": ["speech_en_misc", "speech_en_ljspeech_subset"], "zh": ["speech_zh_misc"]}
+SETS = {
+    "en": ["speech_en_misc", "speech_en_ljspeech_subset"],
+    "zh": ["speech_zh_misc", "speech_zh_weaklabeled"],  # weak labels: recognizer outputs
+}
 GAP_S = 0.8
 
 
 def build_talk(lang: str, minutes: float, out: Path) -> tuple[Path, list[str], list[float]]:
-    """Concatenate transcribed recordings to ``minutes``: (flac, transcripts, start times)."""
-    parts, transcripts, starts, total = [], [], [], 0.0
-    gap = np.zeros(int(GAP_S * SAMPLE_RATE), np.float32)
+    """Concatenate transcribed recordings to ``minutes``: (flac, transcripts, start times).
+
+    The Chinese recordings last about 2.5 minutes in all, so the list is taken again from the
+    top until the talk is long enough (a repeated recording is a new sentence of the talk).
+    """
+    clips = []
     for name in SETS[lang]:
         for row in (SPEECH / name / "transcripts.tsv").read_text(encoding="utf-8").splitlines():
             cols = row.split("\t")
-            if len(cols) < 2 or not cols[1].strip() or total >= minutes * 60:
-                continue
-            audio = load_file(SPEECH / name / cols[0])
-            if len(audio) / SAMPLE_RATE > 40:  # keep the talk varied
-                continue
+            if len(cols) >= 2 and cols[1].strip():
+                clips.append((SPEECH / name / cols[0], cols[1].strip()))
+    parts, transcripts, starts, total = [], [], [], 0.0
+    gap = np.zeros(int(GAP_S * SAMPLE_RATE), np.float32)
+    while total < minutes * 60:
+        for path, text in clips:
+            if total >= minutes * 60:
+                break
+            audio = load_file(path)
             starts.append(total)
             parts += [audio, gap]
-            transcripts.append(cols[1].strip())
+            transcripts.append(text)
             total += len(audio) / SAMPLE_RATE + GAP_S
     path = out / f"talk_{lang}.flac"
     sf.write(path, np.concatenate(parts), SAMPLE_RATE)

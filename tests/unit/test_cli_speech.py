@@ -379,3 +379,14 @@ def test_noise_does_not_break_the_speech(fake_models, tone_voice, tmp_path, monk
     assert main(args) == 0
     assert sf.info(str(tmp_path / "noise.interp.wav")).duration >= 4.9
     assert (tmp_path / "noise.zh.json").exists()
+
+
+def test_voices_are_listed(capsys):
+    assert main(["interpret", "--list-voices"]) == 0
+    out = capsys.readouterr().out
+    assert "kokoro (default)" in out and "jf_nezumi" in out and "piper" in out
+
+
+def test_the_text_demo_does_not_speak(capsys):
+    assert main(["demo", "--text", "--speak"]) == 2
+    assert "--speak" in capsys.readouterr().err

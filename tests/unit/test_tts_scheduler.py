@@ -16,19 +16,29 @@ def test_clauses_never_overlap_and_wait_for_their_audio():
 
 
 @pytest.mark.parametrize(
-    ("lag_s", "speed"),
+    ("backlog_s", "speed"),
     [(0.0, 1.0), (3.0, 1.0), (5.5, 1.15), (8.0, 1.3), (20.0, 1.3)],
 )
-def test_speed_rises_with_the_lag_within_limits(lag_s, speed):
-    s = OutputScheduler(SchedulerConfig(catch_up_lag_s=3, full_speed_lag_s=8, max_speed=1.3))
-    assert s.speed(now_s=10.0 + lag_s, source_end_s=10.0) == pytest.approx(speed)
+def test_speed_rises_with_the_backlog_within_limits(backlog_s, speed):
+    cfg = SchedulerConfig(catch_up_lag_s=3, full_speed_lag_s=8, max_speed=1.3, synthesis_rtf=0)
+    s = OutputScheduler(cfg)
+    assert s.speed(now_s=10.0 + backlog_s, committed_s=10.0) == pytest.approx(speed)
 
 
-def test_the_queue_behind_counts_in_the_lag():
-    s = OutputScheduler(SchedulerConfig(gap_s=0.0))
+def test_the_speech_queued_before_counts_in_the_backlog():
+    s = OutputScheduler(SchedulerConfig(gap_s=0.0, synthesis_rtf=0.5))
     s.place(ready_s=1.0, duration_s=9.0, source_end_s=0.5)  # speaking until 10 s
-    assert s.lag_s(now_s=2.0, source_end_s=2.0) == pytest.approx(8.0)
-    assert s.speed(now_s=2.0, source_end_s=2.0) == pytest.approx(1.3)
+    assert s.backlog_s(now_s=2.0, committed_s=2.0) == pytest.approx(8.0)
+    assert s.speed(now_s=2.0, committed_s=2.0) == pytest.approx(1.3)
+    # no queue: only the clause's own synthesis (2 s of speech at RTF 0.5) counts
+    idle = OutputScheduler(SchedulerConfig(synthesis_rtf=0.5))
+    assert idle.speed(now_s=5.0, committed_s=5.0, duration_s=2.0) == 1.0
+
+
+def test_the_translators_own_delay_does_not_speed_speech_up():
+    s = OutputScheduler()
+    # the text came 6 s after its source, but nothing is queued: normal speed
+    assert s.speed(now_s=16.0, committed_s=16.0) == 1.0
 
 
 def test_a_clause_hopelessly_behind_is_skipped():
@@ -45,7 +55,7 @@ def _talk_lags(max_speed: float, minutes: float = 5.0) -> list[float]:
     while t < minutes * 60:
         t += 4.0
         ready = t + 1.5  # recognition and translation take 1.5 s
-        speed = s.speed(ready, t)
+        speed = s.speed(ready, t + 1.5)
         start = s.place(ready, 4.0 * 1.15 / speed, t)
         assert start is not None
         lags.append(start - t)

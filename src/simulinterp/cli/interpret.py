@@ -88,6 +88,11 @@ def add_speech_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_interpret(args: argparse.Namespace) -> int:
+    if args.list_voices:
+        from simulinterp.tts.voices import list_voices
+
+        print(list_voices())
+        return 0
     if args.list_devices:
         from simulinterp.audio import AudioError, list_input_devices
 

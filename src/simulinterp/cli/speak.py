@@ -30,6 +30,9 @@ def add_speech_output(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--no-play", action="store_true", help="with --speak: write the WAVs, play nothing"
     )
+    group.add_argument(
+        "--list-voices", action="store_true", help="list the voice backends and voices, and exit"
+    )
 
 
 def playback_problem(args: argparse.Namespace) -> str | None:

@@ -87,6 +87,13 @@ def run_translate(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    if args.list_voices:
+        from simulinterp.tts.voices import list_voices
+
+        print(list_voices())
+        return 0
+    if args.text and args.speak:
+        raise CliError("--speak speaks the speech demo; the text demo (--text) writes text only")
     if not args.text:  # speech: the defaults of interpret (bench/quality)
         from simulinterp.cli.interpret import run_speech_demo
 

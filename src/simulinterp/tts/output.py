@@ -36,6 +36,7 @@ from simulinterp.tts.scheduler import OutputScheduler, SchedulerConfig
 logger = logging.getLogger(__name__)
 
 MIN_CHUNK_UNITS = {"en": 4, "zh": 6}  # a commit this long is spoken without waiting for a comma
+SPEECH_UNITS_PER_S = {"en": 2.7, "zh": 4.5}  # a voice's pace at speed 1 (estimates backlog)
 WARM_UP = {"en": "Hello.", "zh": "你好。"}
 _MAX_FAILURES = 3  # consecutive synthesizer failures before speech output stops
 
@@ -218,7 +219,8 @@ class SpeechOutput(Sink):
         import soxr
 
         begin = self._now(request)
-        speed = self.scheduler.speed(begin, request.source_end_s)
+        expected_s = len(split_units(request.text, self.lang)) / SPEECH_UNITS_PER_S[self.lang]
+        speed = self.scheduler.speed(begin, request.elapsed_s, expected_s)
         started = time.perf_counter()
         for clause in self.synthesizer.synthesize(request.text, self.voice, self.lang, speed=speed):
             samples = clause.samples.astype(np.float32, copy=False)

@@ -4,8 +4,12 @@ Pure bookkeeping, no audio. The speech sink asks :meth:`OutputScheduler.speed` b
 synthesizes a clause, then :meth:`OutputScheduler.place` once the audio is ready. A clause
 starts when it is ready or when the previous one ends, whichever is later, so two utterances
 never overlap; in the speaker's pauses nothing new arrives and the queue plays out, so the
-interpretation catches up there. The lag of a clause is its start minus the end of the source
-it translates; past ``catch_up_lag_s`` the speaking rate rises linearly, reaching
+interpretation catches up there.
+
+The speaking rate follows the backlog: how long a clause would wait between its text being
+committed and its audio starting (synthesis plus the speech queued before it). The
+translator's own delay is not the scheduler's to make up, and counting it would keep every
+clause at full speed. Past ``catch_up_lag_s`` of backlog the rate rises linearly, reaching
 ``max_speed`` at ``full_speed_lag_s``, which keeps the lag from drifting up over a long talk.
 A clause that could only start ``max_lag_s`` behind its source is skipped (its text is still
 in the subtitles): the one bound that keeps the speech queue finite on a machine too slow to
@@ -22,18 +26,21 @@ class SchedulerConfig:
     """Settings of the output scheduler.
 
     Attributes:
-        catch_up_lag_s: lag (start minus source end, seconds) past which speech gets faster.
-        full_speed_lag_s: lag at which the rate reaches ``max_speed``, seconds.
+        catch_up_lag_s: backlog (expected start minus the commit of the clause's text,
+            seconds) past which speech gets faster.
+        full_speed_lag_s: backlog at which the rate reaches ``max_speed``, seconds.
         max_speed: the fastest speaking rate (1.0 normal); beyond about 1.3 words blur.
         gap_s: silence left between two clauses, seconds.
         max_lag_s: a clause that would start this far behind its source is skipped, seconds.
+        synthesis_rtf: expected synthesis time per second of speech, counted in the backlog.
     """
 
-    catch_up_lag_s: float = 2.0
-    full_speed_lag_s: float = 5.0
+    catch_up_lag_s: float = 1.0
+    full_speed_lag_s: float = 4.0
     max_speed: float = 1.3
     gap_s: float = 0.08
     max_lag_s: float = 30.0
+    synthesis_rtf: float = 0.3
 
     def __post_init__(self) -> None:
         if not 0 <= self.catch_up_lag_s < self.full_speed_lag_s <= self.max_lag_s:
@@ -55,14 +62,21 @@ class OutputScheduler:
         self.end_s = 0.0
         self.skipped = 0
 
-    def lag_s(self, now_s: float, source_end_s: float) -> float:
-        """The lag a clause ready at ``now_s`` would have, seconds."""
-        return max(now_s, self.end_s + self._gap()) - source_end_s
+    def backlog_s(self, now_s: float, committed_s: float) -> float:
+        """How long a clause whose text was committed at ``committed_s`` waits for its audio
+        to start, if it is synthesized from ``now_s``: seconds."""
+        return max(now_s, self.end_s + self._gap()) - committed_s
 
-    def speed(self, now_s: float, source_end_s: float) -> float:
-        """The speaking rate for a clause about to be synthesized at ``now_s``."""
+    def speed(self, now_s: float, committed_s: float, duration_s: float = 0.0) -> float:
+        """The speaking rate for a clause about to be synthesized at ``now_s``.
+
+        Args:
+            now_s: when synthesis starts.
+            committed_s: when the clause's text was committed.
+            duration_s: its expected length at normal speed (adds its synthesis time).
+        """
         cfg = self.config
-        lag = self.lag_s(now_s, source_end_s)
+        lag = self.backlog_s(now_s, committed_s) + cfg.synthesis_rtf * duration_s
         if lag <= cfg.catch_up_lag_s:
             return 1.0
         share = min((lag - cfg.catch_up_lag_s) / (cfg.full_speed_lag_s - cfg.catch_up_lag_s), 1)
