@@ -164,6 +164,9 @@ def run_mix(args, src: str, tgt: str, mix: str, talk, refs: list[str], out: Path
         "skipped_clauses": speech.scheduler.skipped,
     }
     (where / "row.json").write_text(json.dumps({**row, "asr_output": heard}, ensure_ascii=False))
+    with (where / "spoken.jsonl").open("w", encoding="utf-8") as f:
+        for s in speech.spoken:
+            f.write(json.dumps(s.to_json(), ensure_ascii=False) + "\n")
     return row
 
 

@@ -164,6 +164,7 @@ class SpokenSegment:
         compute_s: seconds the synthesis took.
         commit_audio_s: source audio consumed when its text was committed (its delay if
             computing took no time), seconds.
+        committed_s: when its text was committed, on the run's clock, seconds.
     """
 
     text: str
@@ -177,6 +178,7 @@ class SpokenSegment:
     speed: float = 1.0
     compute_s: float = 0.0
     commit_audio_s: float = 0.0
+    committed_s: float = 0.0
 
     @property
     def lag_s(self) -> float:

@@ -390,3 +390,17 @@ def test_voices_are_listed(capsys):
 def test_the_text_demo_does_not_speak(capsys):
     assert main(["demo", "--text", "--speak"]) == 2
     assert "--speak" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("speak", "asr", "llm", "expected"),
+    [(False, None, 0, (2, 0)), (True, None, 0, (1, 1)), (True, 2, 2, (2, 2))],
+)
+def test_each_stage_gets_one_thread_beside_the_synthesizer(speak, asr, llm, expected):
+    import argparse
+
+    from simulinterp.cli.common import _thread_defaults
+
+    args = argparse.Namespace(speak=speak, asr_threads=asr, threads=llm)
+    _thread_defaults(args)
+    assert (args.asr_threads, args.threads) == expected

@@ -66,6 +66,8 @@ def test_the_interpretation_is_written_on_the_input_timeline(tmp_path):
         assert b.start_s >= a.end_s  # never two utterances at once
     for x in spoken:
         assert x.start_s >= x.ready_s >= x.commit_audio_s
+    # the first clause is heard while later text is still being translated
+    assert spoken[0].start_s < record.commits[-1].elapsed_s
     wav, rate = sf.read(tmp_path / "talk.interp.wav", dtype="float32")
     assert rate == 24000 and len(wav) / rate >= spoken[-1].end_s - 0.01
     first = int(spoken[0].start_s * rate)

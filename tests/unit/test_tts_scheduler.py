@@ -29,7 +29,7 @@ def test_the_speech_queued_before_counts_in_the_backlog():
     s = OutputScheduler(SchedulerConfig(gap_s=0.0, synthesis_rtf=0.5))
     s.place(ready_s=1.0, duration_s=9.0, source_end_s=0.5)  # speaking until 10 s
     assert s.backlog_s(now_s=2.0, committed_s=2.0) == pytest.approx(8.0)
-    assert s.speed(now_s=2.0, committed_s=2.0) == pytest.approx(1.3)
+    assert s.speed(now_s=2.0, committed_s=2.0) == pytest.approx(s.config.max_speed)
     # no queue: only the clause's own synthesis (2 s of speech at RTF 0.5) counts
     idle = OutputScheduler(SchedulerConfig(synthesis_rtf=0.5))
     assert idle.speed(now_s=5.0, committed_s=5.0, duration_s=2.0) == 1.0

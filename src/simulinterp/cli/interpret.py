@@ -84,7 +84,11 @@ def add_speech_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--asr-step", type=float, default=0.5, help="seconds of new audio between decodes"
     )
-    group.add_argument("--asr-threads", type=int, default=2, help="CPU threads of the recognizer")
+    group.add_argument(
+        "--asr-threads",
+        type=int,
+        help="CPU threads of the recognizer (default 2; 1 with --speak, beside the synthesizer)",
+    )
 
 
 def run_interpret(args: argparse.Namespace) -> int:
@@ -220,7 +224,7 @@ def run_speech_demo(args: argparse.Namespace) -> int:
     from simulinterp.audio import AudioError, FileSource
 
     args.source_lang, args.target_lang = "en", "zh"
-    args.asr_model, args.asr_step, args.asr_threads = "base", 0.5, 2
+    args.asr_model, args.asr_step, args.asr_threads = "base", 0.5, None
     apply_speech_defaults(args)
     audio = demo_audio()
     folder = Path(args.output or tempfile.mkdtemp(prefix="simulinterp-demo-"))

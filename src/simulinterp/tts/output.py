@@ -249,6 +249,7 @@ class SpeechOutput(Sink):
                 speed=speed,
                 compute_s=clause.compute_s,
                 commit_audio_s=request.audio_s,
+                committed_s=request.elapsed_s,
             )
             self.spoken.append(spoken)
             for listener in self.listeners:

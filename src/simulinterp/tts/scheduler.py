@@ -36,8 +36,8 @@ class SchedulerConfig:
     """
 
     catch_up_lag_s: float = 1.0
-    full_speed_lag_s: float = 4.0
-    max_speed: float = 1.3
+    full_speed_lag_s: float = 3.0
+    max_speed: float = 1.5
     gap_s: float = 0.08
     max_lag_s: float = 30.0
     synthesis_rtf: float = 0.3
