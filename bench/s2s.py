@@ -109,13 +109,13 @@ def run_mix(args, src: str, tgt: str, mix: str, talk, refs: list[str], out: Path
     engine = SpeechEngine(llm, threads=asr_t)
     config = TranslatorConfig(
         src, tgt, layout=chosen.layout, context_sentences=chosen.context_sentences,
-        max_duty=chosen.max_duty,
+        max_duty=args.max_duty or chosen.max_duty,
     )  # fmt: skip
     policy = make_policy(chosen.policy, chosen.knob, src, tgt)
     synth = load_synthesizer(args.tts, threads=tts_t)
     voice = default_voice(synth, tgt)
     path, _, starts = talk
-    where = out / f"{src}-{tgt}" / mix.replace("/", "-")
+    where = out / f"{src}-{tgt}" / (mix.replace("/", "-") + f"-duty{config.max_duty}")
     where.mkdir(parents=True, exist_ok=True)
     speech = SpeechOutput(synth, voice, tgt, wav_path=where / "talk.interp.wav")
     item = SpeechItem(path, tuple(refs), None, tuple(starts))
@@ -140,6 +140,7 @@ def run_mix(args, src: str, tgt: str, mix: str, talk, refs: list[str], out: Path
     row = {
         "direction": f"{src}-{tgt}",
         "threads_asr_llm_tts": mix,
+        "max_duty": config.max_duty,
         "clock": "wall (duplex)" if args.realtime else "computation-aware",
         "voice": f"{synth.name}:{voice}",
         "talk_min": round(talk_s / 60, 2),
@@ -176,6 +177,9 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--mix", default="2/2/1", help="threads asr/llm/tts, comma-separated")
     parser.add_argument("--tts", default="kokoro")
+    parser.add_argument(
+        "--max-duty", type=float, help="the translator's duty cap (default: the direction's)"
+    )
     parser.add_argument(
         "--realtime",
         action="store_true",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,7 @@ class SubtitleFiles(Collector):
         self.base = base
         self._info: RunInfo | None = None
         self._log: IO[str] | None = None
+        self._lock = threading.Lock()  # steps and spoken clauses come from different threads
 
     def path(self, ext: str) -> Path:
         return self.base.with_suffix(self.base.suffix + ext)
@@ -126,25 +128,25 @@ class SubtitleFiles(Collector):
 
     def step(self, step: SessionStep) -> None:
         super().step(step)
-        if self._log is not None:
-            for event in step_events(step):
-                if event["type"] != "partial":
-                    self._log.write(json.dumps(event, ensure_ascii=False) + "\n")
-            self._log.flush()
+        for event in step_events(step):
+            if event["type"] != "partial":
+                self.log_event(event)
         if any(c.final for c in step.commits):
             self._write(interrupted=False)
 
     def log_event(self, event: dict) -> None:
-        """Append one more event (e.g. a spoken clause) to ``BASE.jsonl``."""
-        if self._log is not None:
-            self._log.write(json.dumps(event, ensure_ascii=False) + "\n")
-            self._log.flush()
+        """Append one event (e.g. a spoken clause, from another thread) to ``BASE.jsonl``."""
+        with self._lock:
+            if self._log is not None:
+                self._log.write(json.dumps(event, ensure_ascii=False) + "\n")
+                self._log.flush()
 
     def close(self, end: RunEnd) -> None:
         self._write(interrupted=end.interrupted)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        with self._lock:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
 
     def _write(self, *, interrupted: bool) -> None:
         from simulinterp.subtitles import (

@@ -188,3 +188,29 @@ def test_english_words(g2p, word, phonemes):
 def test_english_sentence_keeps_punctuation(g2p):
     assert g2p("ask not, what.") == "ˈæsk nˌɑt, wˌʌt."
     assert g2p("Zorblax").startswith("z")  # unknown words are still spoken
+
+
+@pytest.mark.parametrize(
+    ("clause", "lang", "pieces"),
+    [
+        ("ask not what your country can do for you", "en", 1),
+        (" ".join(f"w{i}" for i in range(25)), "en", 3),
+        ("短句子。", "zh", 1),
+        (
+            "自定义语音提供的工具可让你通过将音频数据与相应的识别结果进行比较直观地检查模型的识别质量",
+            "zh",
+            4,
+        ),
+    ],
+)
+def test_long_clauses_are_spoken_in_balanced_pieces(clause, lang, pieces):
+    from simulinterp.tts.text import MAX_PIECE, split_long
+
+    out = split_long(clause, lang)
+    assert len(out) == pieces
+    assert "".join(out).replace(" ", "") == clause.replace(" ", "")  # nothing lost
+    if lang == "en":
+        assert all(len(p.split()) <= MAX_PIECE["en"] for p in out)
+    else:
+        assert all(len(p) <= MAX_PIECE["zh"] for p in out)
+        assert not any(p.endswith("直") for p in out)  # words stay whole (直观)

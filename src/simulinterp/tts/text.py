@@ -306,9 +306,64 @@ def language_runs(clause: str, lang: str) -> tuple[Run, ...]:
     return tuple(runs)
 
 
+MAX_PIECE = {"en": 10, "zh": 14}  # words / characters: about 3-4 s of speech
+_ZH_BREAK_AFTER = set("的了是在和与及就也都而但把被对向从让")
+
+
+def split_long(clause: str, lang: str, max_units: int | None = None) -> list[str]:
+    """Cut a clause longer than ``max_units`` (words, or Chinese characters) into balanced
+    pieces, so the first piece is heard soon and each next piece is synthesized while the one
+    before plays (a 7 s clause would otherwise leave the listener waiting for its synthesis).
+    English breaks between words; Chinese after a particle or a function word near the cut
+    when there is one."""
+    limit = max_units or MAX_PIECE[lang]
+    if lang == "en":
+        words = clause.split()
+        if len(words) <= limit:
+            return [clause]
+        n = -(-len(words) // limit)
+        size = -(-len(words) // n)
+        return [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
+    han = [i for i, ch in enumerate(clause) if ch.isalnum()]
+    if len(han) <= limit:
+        return [clause]
+    n = -(-len(han) // limit)
+    ends = _word_ends(clause)  # cut between words, never inside one
+    pieces, start = [], 0
+    for k in range(1, n):
+        target = han[min(k * len(han) // n, len(han) - 1)]
+        choices = [e for e in ends if start + 2 < e < len(clause) - 2]
+        if not choices:
+            break
+        cut = min(choices, key=lambda e: abs(e - target) - 2 * (clause[e - 1] in _ZH_BREAK_AFTER))
+        pieces.append(clause[start:cut])
+        start = cut
+    pieces.append(clause[start:])
+    return [piece for piece in pieces if piece.strip()]
+
+
+def _word_ends(clause: str) -> list[int]:
+    """Offsets where a Chinese word ends (jieba's segmentation)."""
+    import logging
+
+    import jieba
+
+    logging.getLogger("jieba").setLevel(logging.WARNING)
+    ends, at = [], 0
+    for word in jieba.cut(clause):
+        at += len(word)
+        ends.append(at)
+    return ends
+
+
 def speakable_clauses(text: str, lang: str) -> list[Clause]:
-    """Normalize ``text`` (:func:`normalize`), cut it into clauses and each into language runs.
+    """Normalize ``text`` (:func:`normalize`), cut it into clauses (long ones into pieces,
+    :func:`split_long`) and each into language runs.
 
     Text that is only punctuation, emoji or symbols gives an empty list.
     """
-    return [Clause(c, language_runs(c, lang)) for c in split_clauses(normalize(text, lang))]
+    return [
+        Clause(piece, language_runs(piece, lang))
+        for clause in split_clauses(normalize(text, lang))
+        for piece in split_long(clause, lang)
+    ]
