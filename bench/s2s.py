@@ -109,7 +109,7 @@ def run_mix(args, src: str, tgt: str, mix: str, talk, refs: list[str], out: Path
     engine = SpeechEngine(llm, threads=asr_t)
     config = TranslatorConfig(
         src, tgt, layout=chosen.layout, context_sentences=chosen.context_sentences,
-        max_duty=args.max_duty or chosen.max_duty,
+        max_duty=args.max_duty or chosen.speaking_max_duty,
     )  # fmt: skip
     policy = make_policy(chosen.policy, chosen.knob, src, tgt)
     synth = load_synthesizer(args.tts, threads=tts_t)

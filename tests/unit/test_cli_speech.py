@@ -404,3 +404,17 @@ def test_each_stage_gets_one_thread_beside_the_synthesizer(speak, asr, llm, expe
     args = argparse.Namespace(speak=speak, asr_threads=asr, threads=llm)
     _thread_defaults(args)
     assert (args.asr_threads, args.threads) == expected
+
+
+@pytest.mark.parametrize(("speak", "duty"), [(False, 0.5), (True, 1.0)])
+def test_spoken_english_into_chinese_is_not_duty_capped(speak, duty):
+    import argparse
+
+    from simulinterp.cli.common import apply_speech_defaults
+
+    args = argparse.Namespace(
+        source_lang="en", target_lang="zh", model=None, policy=None, layout=None, context=None,
+        max_duty=None, speak=speak, asr_threads=None, threads=0, max_wait=None,
+    )  # fmt: skip
+    apply_speech_defaults(args)
+    assert args.max_duty == duty

@@ -194,10 +194,11 @@ def apply_speech_defaults(args: argparse.Namespace) -> None:
         knob = POLICIES[chosen.policy].knob
         if knob is not None and getattr(args, knob, None) is None and chosen.knob is not None:
             setattr(args, knob, chosen.knob)
+    speaking = getattr(args, "speak", False) or getattr(args, "target_type", "text") == "speech"
     for option, value in (
         ("layout", chosen.layout),
         ("context", chosen.context_sentences),
-        ("max_duty", chosen.max_duty),
+        ("max_duty", chosen.speaking_max_duty if speaking else chosen.max_duty),
     ):
         if getattr(args, option, None) is None:
             setattr(args, option, value)
