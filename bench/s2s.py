@@ -152,6 +152,9 @@ def run_mix(args, src: str, tgt: str, mix: str, talk, refs: list[str], out: Path
         if instances[0].elapsed
         else None,
         "lag_drift_s": None if spoken["lag_drift_s"] is None else round(spoken["lag_drift_s"], 2),
+        "speech_drift_s": None
+        if spoken["speech_drift_s"] is None
+        else round(spoken["speech_drift_s"], 2),
         "mean_lag_s": round(spoken["mean_lag_s"], 2),
         "max_speed": round(spoken["max_speed"], 2),
         "S2T_BLEU": round(spoken["S2T_BLEU_recordings"], 2),

@@ -72,6 +72,11 @@ def test_lag_drift_compares_the_last_minute_with_the_first():
     last = [2.0 + t / 100 for t in range(240, 300, 10)]
     assert drift == pytest.approx(sum(last) / len(last) - sum(first) / len(first))
     assert lag_drift_s(spoken, 90.0) is None  # too short to say
+    # committed_s is 0 in these clauses: the speech side's lag is the start itself
+    speech_first = [t + 2.0 + t / 100 for t in range(0, 70, 10)]
+    speech_last = [t + 2.0 + t / 100 for t in range(240, 300, 10)]
+    expected = sum(speech_last) / len(speech_last) - sum(speech_first) / len(speech_first)
+    assert lag_drift_s(spoken, 300.0, speech_only=True) == pytest.approx(expected)
 
 
 def test_recording_figures_and_asr_bleu():

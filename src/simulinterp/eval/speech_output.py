@@ -17,7 +17,8 @@ Two timelines, as for text output:
 Figures (ms unless named ``_s``): ``StartOffset`` (the first unit heard), ``EndOffset`` (the end
 of the output minus the end of the source), ``AL``, ``LAAL`` and ``ATD`` on the unit times,
 their ``_CA`` variants, and ``lag_drift_s``: the mean lag (clause start minus the end of its
-source) over the last minute minus that over the first, for recordings of two minutes or more.
+source) over the last minute minus that over the first, for recordings of two minutes or more;
+``speech_drift_s`` the same for the speech side alone (audio start minus the commit of its text).
 """
 
 from __future__ import annotations
@@ -116,12 +117,22 @@ def output_unit_times(
     return out
 
 
-def lag_drift_s(spoken: Sequence[SpokenSegment], source_length_s: float) -> float | None:
-    """Mean lag over the last minute minus that over the first; None under two minutes."""
+def lag_drift_s(
+    spoken: Sequence[SpokenSegment], source_length_s: float, *, speech_only: bool = False
+) -> float | None:
+    """Mean lag over the last minute minus that over the first; None under two minutes.
+
+    With ``speech_only`` the lag is the speech side's alone: audio start minus the commit of
+    the clause's text (queue and synthesis), without the text's own delay.
+    """
     if source_length_s < 2 * DRIFT_WINDOW_S or not spoken:
         return None
-    first = [s.lag_s for s in spoken if s.source_end_s <= DRIFT_WINDOW_S]
-    last = [s.lag_s for s in spoken if s.source_end_s >= source_length_s - DRIFT_WINDOW_S]
+
+    def lag(s: SpokenSegment) -> float:
+        return s.start_s - s.committed_s if speech_only else s.lag_s
+
+    first = [lag(s) for s in spoken if s.source_end_s <= DRIFT_WINDOW_S]
+    last = [lag(s) for s in spoken if s.source_end_s >= source_length_s - DRIFT_WINDOW_S]
     if not first or not last:
         return None
     return fmean(last) - fmean(first)
@@ -150,6 +161,7 @@ def speech_output_latency(
             else 0.0
         )
     figures["lag_drift_s"] = lag_drift_s(recording.spoken, length / 1000.0)
+    figures["speech_drift_s"] = lag_drift_s(recording.spoken, length / 1000.0, speech_only=True)
     return figures
 
 
@@ -190,8 +202,9 @@ def score_speech_output(
     scores: dict[str, Any] = {}
     for key in OUTPUT_KEYS:
         scores[key] = fmean(float(f[key] or 0.0) for f in figures) if figures else 0.0
-    drifts = [f["lag_drift_s"] for f in figures if f["lag_drift_s"] is not None]
-    scores["lag_drift_s"] = fmean(float(d) for d in drifts) if drifts else None
+    for key in ("lag_drift_s", "speech_drift_s"):
+        drifts = [f[key] for f in figures if f[key] is not None]
+        scores[key] = fmean(float(d) for d in drifts) if drifts else None
     lags = [s.lag_s for r in voiced for s in r.spoken]
     scores["mean_lag_s"] = fmean(lags) if lags else 0.0
     scores["max_speed"] = max((s.speed for r in voiced for s in r.spoken), default=1.0)
