@@ -22,6 +22,7 @@ from simulinterp.cli.common import (
     translator_config,
 )
 from simulinterp.cli.interpret import add_speech_options
+from simulinterp.cli.speak import add_voice_options
 from simulinterp.eval.instances import DEFAULT_UNITS_PER_S
 from simulinterp.eval.runner import EvalData, evaluate, oracle_al, plot_curve, write_scores
 from simulinterp.policy import POLICIES, make_policy
@@ -97,10 +98,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-offline", action="store_true", help="skip offline_BLEU")
     parser.add_argument("--no-oracle", action="store_true", help="skip oracle_AL")
     add_speech_options(parser)
-    group = parser.add_argument_group("speech output (--target-type speech)")
-    group.add_argument("--tts", default="kokoro", help="voice backend (default kokoro)")
-    group.add_argument("--voice", help="voice name (default: the backend's best)")
-    group.add_argument("--tts-threads", type=int, default=1, help="synthesizer CPU threads")
+    add_voice_options(parser.add_argument_group("speech output (--target-type speech)"))
     parser.set_defaults(run=run_eval)
 
 

@@ -17,13 +17,7 @@ def add_speech_output(parser: argparse.ArgumentParser) -> None:
         help="speak the interpretation: play it live and write NAME.interp.wav (on the input's "
         "timeline) and NAME.review.wav (source left, interpretation right)",
     )
-    group.add_argument(
-        "--tts", default="kokoro", help="voice backend: kokoro (default), piper (en), espeak"
-    )
-    group.add_argument("--voice", help="voice name (default: the backend's best for the language)")
-    group.add_argument(
-        "--tts-threads", type=int, default=1, help="CPU threads of the synthesizer (default 1)"
-    )
+    add_voice_options(group)
     group.add_argument(
         "--output-device", help="audio output device for --speak (name or index; default: system)"
     )
@@ -32,6 +26,18 @@ def add_speech_output(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--list-voices", action="store_true", help="list the voice backends and voices, and exit"
+    )
+
+
+def add_voice_options(group: argparse._ArgumentGroup) -> None:
+    """``--tts``, ``--voice`` and ``--tts-threads`` (for ``--speak`` and ``--target-type
+    speech``)."""
+    group.add_argument(
+        "--tts", default="kokoro", help="voice backend: kokoro (default), piper (en), espeak"
+    )
+    group.add_argument("--voice", help="voice name (default: the backend's best for the language)")
+    group.add_argument(
+        "--tts-threads", type=int, default=1, help="CPU threads of the synthesizer (default 1)"
     )
 
 
