@@ -234,6 +234,7 @@ def run_speech_demo(args: argparse.Namespace) -> int:
         problem = playback_problem(args)
         if problem:
             announce_fallback(problem, folder, audio.stem)
+        if problem or args.no_play:
             args.fast = True  # nothing to hear: as fast as possible, on the simulated clock
         speech = speech_sink(args, folder, audio.stem, "zh", play=not problem and not args.no_play)
     print(
