@@ -47,7 +47,9 @@ def test_demo_speak_speaks_the_interpretation(tmp_path, monkeypatch, whisper, ca
     ]
     spoken = [e for e in events if e["type"] == "speech"]
     translation = "".join(e["text"] for e in events if e["type"] == "translation")
-    assert "".join(e["text"] for e in spoken) == translation.strip()
+    # each committed clause once (the parts of a clause the synthesizer split share it)
+    clauses = {e["clause"]: e["text"] for e in spoken}
+    assert "".join(clauses[k] for k in sorted(clauses)) == translation.strip()
     for a, b in zip(spoken, spoken[1:], strict=False):
         assert b["start_s"] >= a["end_s"]
 
