@@ -19,16 +19,35 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
 
 from simulinterp.audio import AudioChunk
-from simulinterp.events import Transcript
+from simulinterp.events import SessionStep, Transcript
 
 if TYPE_CHECKING:
-    from simulinterp.pipeline import SpeechSession
     from simulinterp.sinks import Fanout
 
 logger = logging.getLogger(__name__)
+
+
+class _Recognizer(Protocol):
+    def insert_audio(self, samples: np.ndarray) -> None: ...
+
+
+class Session(Protocol):
+    """What the loop needs of a :class:`~simulinterp.pipeline.SpeechSession` (its two halves
+    of a step, and its clock)."""
+
+    recognizer: _Recognizer
+
+    @property
+    def clock_s(self) -> float: ...
+
+    def recognize(self, at: float, *, final: bool = False) -> Transcript: ...
+
+    def translate(self, transcript: Transcript, *, final: bool = False) -> SessionStep: ...
 
 
 class DuplexLoop:
@@ -42,7 +61,7 @@ class DuplexLoop:
     """
 
     def __init__(
-        self, session: SpeechSession, fan: Fanout, *, poll_s: float = 0.02, max_steps: int = 64
+        self, session: Session, fan: Fanout, *, poll_s: float = 0.02, max_steps: int = 64
     ) -> None:
         self.session, self.fan, self.poll_s = session, fan, poll_s
         self._audio: deque[AudioChunk] = deque()

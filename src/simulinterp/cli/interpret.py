@@ -1,7 +1,10 @@
-"""``simulinterp interpret``: speech in (file or microphone), live subtitles out.
+"""``simulinterp interpret``: speech in (file or microphone), live subtitles (and, with
+``--speak``, speech) out.
 
-Writes ``NAME.LANG.srt``, ``NAME.LANG.vtt`` and ``NAME.LANG.json`` next to the input (or into
-``--output``). Ctrl-C stops the stream, and everything committed so far is still written.
+Writes ``NAME.LANG.srt``, ``NAME.LANG.vtt``, ``NAME.LANG.json`` and the event log
+``NAME.LANG.jsonl`` next to the input (or into ``--output``) as the run goes; ``--speak`` adds
+``NAME.interp.wav`` and ``NAME.review.wav``. Ctrl-C stops the stream, and everything committed
+so far is still written.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from simulinterp.audio import AudioChunk
 from simulinterp.events import SessionStep, SpeechCommit, SpokenSegment
 from simulinterp.lang import is_clause_end, split_units
 from simulinterp.sinks import RunEnd, RunInfo, Sink
-from simulinterp.tts.base import OUTPUT_RATE, SynthesisError, Synthesizer
+from simulinterp.tts.base import OUTPUT_RATE, SynthesisError, Synthesizer, to_output_rate
 from simulinterp.tts.scheduler import OutputScheduler, SchedulerConfig
 
 logger = logging.getLogger(__name__)
@@ -128,7 +128,6 @@ class SpeechOutput(Sink):
         self.spoken: list[SpokenSegment] = []
         self.compute_s = 0.0
         self.source_s = 0.0  # seconds of source heard (set when the run ends)
-        self.busy_intervals: list[tuple[float, float]] = []  # perf_counter spans of synthesis
         self.failed = False
         self._source: list[np.ndarray] = []
         self._free_s = 0.0
@@ -210,22 +209,20 @@ class SpeechOutput(Sink):
                     self._warn("speech output stopped after repeated failures; subtitles go on")
 
     def _now(self, request: SpeechRequest) -> float:
-        info = self._info
-        if info is not None and info.realtime:
-            return info.clock_s()
+        """Now on the run's clock: the wall clock live; simulated, when the synthesizer is
+        free for this clause."""
+        if self._realtime:
+            assert self._info is not None
+            return self._info.clock_s()
         return max(self._free_s, request.elapsed_s)
 
     def _speak(self, request: SpeechRequest) -> None:
-        import soxr
-
         begin = self._now(request)
         expected_s = len(split_units(request.text, self.lang)) / SPEECH_UNITS_PER_S[self.lang]
         speed = self.scheduler.speed(begin, request.elapsed_s, expected_s)
         started = time.perf_counter()
         for clause in self.synthesizer.synthesize(request.text, self.voice, self.lang, speed=speed):
-            samples = clause.samples.astype(np.float32, copy=False)
-            if clause.sample_rate != OUTPUT_RATE:
-                samples = soxr.resample(samples, clause.sample_rate, OUTPUT_RATE)
+            samples = to_output_rate(clause)
             spent = time.perf_counter() - started
             ready = self._now(request) if self._realtime else begin + spent
             duration = len(samples) / OUTPUT_RATE
@@ -257,7 +254,6 @@ class SpeechOutput(Sink):
         self._clauses += 1
         finished = time.perf_counter()
         self.compute_s += finished - started
-        self.busy_intervals.append((started, finished))
         if not self._realtime:
             self._free_s = begin + (finished - started)
 
