@@ -258,14 +258,37 @@ def write_transcript_json(
     cues: Sequence[Cue],
     interrupted: bool = False,
 ) -> None:
-    """Write everything committed as one JSON document, atomically.
+    """Write :func:`transcript_document` as a UTF-8 JSON file, atomically."""
+    document = transcript_document(
+        source_lang=source_lang,
+        target_lang=target_lang,
+        audio=audio,
+        commits=commits,
+        source_words=source_words,
+        cues=cues,
+        interrupted=interrupted,
+    )
+    _write_atomically(path, json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+
+
+def transcript_document(
+    *,
+    source_lang: str,
+    target_lang: str,
+    audio: str,
+    commits: Sequence[SpeechCommit],
+    source_words: Sequence[SourceWord],
+    cues: Sequence[Cue],
+    interrupted: bool = False,
+) -> dict:
+    """Everything committed as one JSON document.
 
     Keys: ``source_lang``, ``target_lang``, ``audio``, ``interrupted``, ``translation`` (the
     full translation), ``transcript`` (the full recognized source), ``segments`` (per cue:
     ``start_s``, ``end_s``, ``source``, ``text``), ``commits`` (:class:`SpeechCommit` fields,
     with their emission times) and ``words`` (:class:`SourceWord` fields).
     """
-    document = {
+    return {
         "source_lang": source_lang,
         "target_lang": target_lang,
         "audio": audio,
@@ -279,4 +302,3 @@ def write_transcript_json(
         "commits": [c.to_json() for c in commits],
         "words": [asdict(w) for w in source_words],
     }
-    _write_atomically(path, json.dumps(document, ensure_ascii=False, indent=2) + "\n")

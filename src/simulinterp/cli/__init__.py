@@ -7,7 +7,7 @@ import logging
 import sys
 
 from simulinterp import __version__
-from simulinterp.cli import evaluate, install, interpret, train, translate
+from simulinterp.cli import evaluate, install, interpret, serve, train, translate
 from simulinterp.cli.common import EXIT_USAGE, CliError
 
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parser(sub)
     train.add_parser(sub)
     install.add_parser(sub)
+    serve.add_parsers(sub)
     return parser
 
 

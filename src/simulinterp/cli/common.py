@@ -228,6 +228,7 @@ def load_backend(args: argparse.Namespace) -> LLMBackend:
             adapter=args.adapter,
             base_url=args.base_url,
             threads=args.threads,
+            parallel=getattr(args, "parallel", 1),
         )
         if config.backend != "llamacpp":
             return build_backend(config)

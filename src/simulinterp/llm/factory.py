@@ -25,7 +25,9 @@ class ModelConfig:
             ignored by openai.
         base_url: the server address (openai), e.g. ``http://127.0.0.1:8000``.
         threads: CPU threads (llamacpp); 0 uses every core.
-        context_tokens: context window to allocate (llamacpp).
+        context_tokens: context window to allocate (llamacpp), per parallel request.
+        parallel: requests llama.cpp serves at once, each with its own cache (llamacpp): one
+            per server session.
     """
 
     backend: str = "llamacpp"
@@ -34,6 +36,7 @@ class ModelConfig:
     base_url: str | None = None
     threads: int = 0
     context_tokens: int = 4096
+    parallel: int = 1
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -42,8 +45,8 @@ class ModelConfig:
             )
         if self.backend == "openai" and not self.base_url:
             raise ValueError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000)")
-        if self.threads < 0 or self.context_tokens < 256:
-            raise ValueError("threads must be >= 0 and context_tokens >= 256")
+        if self.threads < 0 or self.context_tokens < 256 or self.parallel < 1:
+            raise ValueError("threads must be >= 0, context_tokens >= 256 and parallel >= 1")
 
 
 def build_backend(config: ModelConfig) -> LLMBackend:
@@ -63,6 +66,7 @@ def build_backend(config: ModelConfig) -> LLMBackend:
             context_tokens=config.context_tokens,
             threads=config.threads,
             lora=config.adapter,
+            parallel=config.parallel,
         )
     if config.backend == "transformers":
         from simulinterp.llm.transformers_backend import TransformersBackend

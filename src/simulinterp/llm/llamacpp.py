@@ -33,6 +33,9 @@ class LlamaCppBackend:
         lora: a LoRA adapter GGUF for this model (see
             :func:`simulinterp.train.export.export_lora_gguf`), applied to every request.
         lora_scale: the adapter's strength: 1.0 is the trained update, 0.0 none.
+        parallel: requests served at once (threads may call concurrently: a server's
+            sessions), each in its own slot with its own prompt cache and
+            ``context_tokens`` of context.
 
     Raises:
         LLMError: a file is missing, ``lora`` is a peft directory, or llama.cpp refuses them.
@@ -48,6 +51,7 @@ class LlamaCppBackend:
         threads: int = 0,
         lora: str | Path | None = None,
         lora_scale: float = 1.0,
+        parallel: int = 1,
     ):
         try:
             import xllamacpp
@@ -58,8 +62,8 @@ class LlamaCppBackend:
             raise LLMError(f"GGUF model not found: {path}")
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
-        params.n_ctx = context_tokens
-        params.n_parallel = 1
+        params.n_ctx = context_tokens * parallel
+        params.n_parallel = parallel
         params.warmup = False
         n_threads = threads or max(1, os.cpu_count() or 1)
         params.cpuparams.n_threads = n_threads

@@ -1,0 +1,1 @@
+"""The live server: ``simulinterp serve`` (WebSocket protocol in ``docs/protocol.md``)."""
