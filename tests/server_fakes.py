@@ -25,7 +25,7 @@ CONFIG = {"type": "config", "version": 1, "from": "en", "to": "zh"}
 
 
 class SlowToneWhisper(ToneWhisper):
-    """Each decode takes ``sleep_s`` of real time."""
+    """Each decode takes ``sleep_s`` of real time per second of audio in its window."""
 
     def __init__(self, sleep_s: float = 0.0) -> None:
         super().__init__()
@@ -33,12 +33,17 @@ class SlowToneWhisper(ToneWhisper):
 
     def decode(self, encoded, lang, **kwargs):
         if self.sleep_s:
-            time.sleep(self.sleep_s)
+            time.sleep(self.sleep_s * len(encoded) / 16000)
         return super().decode(encoded, lang, **kwargs)
 
 
 def tone_engine(*, decode_s: float = 0.0, voice: bool = True) -> ServerEngine:
-    """An engine whose sessions hear tones (``speech_fakes``) and speak them as tones."""
+    """An engine whose sessions hear tones (``speech_fakes``) and speak them as tones.
+
+    Args:
+        decode_s: seconds a decode takes per second of audio decoded.
+        voice: the sessions can speak.
+    """
     whisper = SlowToneWhisper(decode_s)
 
     def session(config: ClientConfig) -> SpeechSession:

@@ -3,7 +3,8 @@
 The intake thread (the caller's) only queues audio chunks, so a slow stage never makes it wait
 (a microphone never overflows). The recognition thread takes every chunk queued since its last
 step, inserts them and decodes; the translation thread reads each transcript and hands the
-step to the sinks. Speech output runs in the speech sink's own thread
+step to the sinks (a recognition step that changed nothing is not translated; it only tells
+the sinks how far the session has got). Speech output runs in the speech sink's own thread
 (:mod:`simulinterp.tts.output`), so speaking sentence n overlaps hearing sentence n + 1.
 
 Queues stay short by construction: the recognizer takes all pending audio at once, and the
@@ -66,7 +67,9 @@ class DuplexLoop:
         self.session, self.fan, self.poll_s = session, fan, poll_s
         self._audio: deque[AudioChunk] = deque()
         self._lock = threading.Lock()
-        self._steps: queue.Queue[tuple[Transcript, bool] | None] = queue.Queue(maxsize=max_steps)
+        # (transcript, final, unchanged: only progress to report)
+        self._steps: queue.Queue[tuple[Transcript, bool, bool] | None]
+        self._steps = queue.Queue(maxsize=max_steps)
         self._intake_done = threading.Event()
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
@@ -116,19 +119,20 @@ class DuplexLoop:
                 session.recognizer.insert_audio(chunk.samples)
             transcript = session.recognize(session.clock_s, final=done)
             if done:
-                self._steps.put((transcript, True))
+                self._put((transcript, True, False))
                 return
-            if (
+            changed = (
                 transcript.committed
                 or transcript.boundary
                 or transcript.tentative != last_tentative
-            ):
+            )
+            if changed or pending:  # unchanged but newer audio: the translator reports progress
                 last_tentative = transcript.tentative
-                self._steps.put((transcript, False))
+                self._put((transcript, False, not changed))
             if not pending:
                 time.sleep(self.poll_s)
 
-    def _put(self, item: tuple[Transcript, bool]) -> None:
+    def _put(self, item: tuple[Transcript, bool, bool]) -> None:
         while not self._stop.is_set():
             try:
                 self._steps.put(item, timeout=0.1)
@@ -141,8 +145,9 @@ class DuplexLoop:
             item = self._steps.get()
             if item is None or self._stop.is_set():
                 return
-            transcript, final = item
-            step = self.session.translate(transcript, final=final)
-            self.fan.call("step", step)
+            transcript, final, empty = item
+            if not empty:
+                self.fan.call("step", self.session.translate(transcript, final=final))
+            self.fan.call("progress", transcript.audio_s)
             if final:
                 return

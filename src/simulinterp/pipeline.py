@@ -271,7 +271,9 @@ def run(
         failure = err
     try:
         if loop is _serial_loop:  # the duplex loop finishes the stream in its own threads
-            fan.call("step", session.finish())
+            step = session.finish()
+            fan.call("step", step)
+            fan.call("progress", step.transcript.audio_s)
     except KeyboardInterrupt:
         interrupted = True
     end = RunEnd(
@@ -286,7 +288,9 @@ def run(
 def _serial_loop(chunks: Iterable[AudioChunk], session: SpeechSession, fan: Fanout) -> None:
     for chunk in chunks:
         fan.call("audio", chunk)
-        fan.call("step", session.feed(chunk))
+        step = session.feed(chunk)
+        fan.call("step", step)
+        fan.call("progress", step.transcript.audio_s)
 
 
 def _duplex_loop(chunks: Iterable[AudioChunk], session: SpeechSession, fan: Fanout) -> None:

@@ -1,9 +1,10 @@
 """Sinks: everything that consumes a session's stream (display, files, speech, server).
 
 :func:`simulinterp.pipeline.run` hands every sink the same events, in order: the run's
-:class:`RunInfo` once, each audio chunk heard, each :class:`~simulinterp.events.SessionStep`,
-and a :class:`RunEnd`. A sink never reaches into the session. A sink that raises is dropped with
-a warning, and the others go on (a failing synthesizer does not stop the subtitles).
+:class:`RunInfo` once, each audio chunk heard, each :class:`~simulinterp.events.SessionStep`
+and how far the session has got (``progress``), and a :class:`RunEnd`. A sink never reaches
+into the session. A sink that raises is dropped with a warning, and the others go on (a
+failing synthesizer does not stop the subtitles).
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class Sink:
 
     def step(self, step: SessionStep) -> None:
         """The session produced a step."""
+
+    def progress(self, audio_s: float) -> None:
+        """The session has recognized and translated the source up to ``audio_s`` seconds
+        (also when that produced nothing: silence), so lag is what was heard beyond it."""
 
     def close(self, end: RunEnd) -> None:
         """The run ended (always called, also after Ctrl-C or a failed source)."""

@@ -303,3 +303,39 @@ def test_health_and_the_page():
         if page.status_code == 200:
             assert "Content-Security-Policy" in page.headers
         assert c.get("/static/../engine.py").status_code == 404  # no path escapes the folder
+
+
+def test_a_session_fed_faster_than_real_time_degrades_and_its_lag_stays_bounded():
+    from simulinterp.server.backpressure import BackpressureConfig
+
+    rule = BackpressureConfig(
+        skip_partials_s=0.5, partials_again_s=0.2, degrade_s=1.0, recover_s=0.5, max_lag_s=2.0
+    )
+    import time
+
+    engine = tone_engine(decode_s=0.5)  # decoding takes half the audio's length
+    with client(engine, backpressure=rule, lag_every_s=0.1) as c, connect(c) as ws:
+        ws.send_json(CONFIG)
+        ws.receive_json()
+        audio = script_audio(6)  # 45 s, sent at 3x real time
+        for frame in frames(audio):
+            ws.send_bytes(frame)
+            time.sleep(0.1 / 3)
+        ws.send_json({"type": "stop"})
+        done, seen = until(ws, "done", limit=100000)
+    lags = [e for e in seen if e["type"] == "lag"]
+    modes = {e["mode"] for e in lags}
+    assert {"degraded", "dropping"} <= modes
+    # bounded: past the limit by at most the audio sent during one step (3 x ~1 s here),
+    # and not growing with the length of the stream
+    first, last = lags[: len(lags) // 2], lags[len(lags) // 2 :]
+    assert max(e["lag_s"] for e in lags) < 2.0 + 4.0
+    assert max(e["lag_s"] for e in last) <= max(e["lag_s"] for e in first) + 1.0
+    dropped = lags[-1]["dropped_s"]
+    assert 0 < dropped < len(audio) / 16000
+    warnings = [e for e in seen if e["type"] == "warning" and e["code"] == "audio_dropped"]
+    assert warnings and "not heard" in warnings[0]["message"]
+    assert done["audio_s"] == pytest.approx(len(audio) / 16000, abs=0.01)  # times stay the client's
+    assert done["translation"]  # what was heard is interpreted
+    heard = [e for e in seen if e["type"] == "source"]
+    assert max(e["end_s"] for e in heard) <= len(audio) / 16000

@@ -27,7 +27,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketState
 
-from simulinterp.server.engine import ServerEngine, ServerSettings, is_loopback
+from simulinterp.server.engine import ServerEngine, ServerSettings, is_loopback, policy_choice
 from simulinterp.server.protocol import (
     VERSION,
     ClientConfig,
@@ -254,9 +254,7 @@ class Connection:
         self.session_id, self.client_id = self.session.id, config.client_id
         self.registry.add(self)
         self.session.on_done = self._on_pipeline_done
-        from simulinterp.defaults import speech_defaults
-
-        chosen = speech_defaults(config.source_lang, config.target_lang)
+        policy, knob = policy_choice(config)
         await self.ws.send_json(
             {
                 "type": "ready",
@@ -264,8 +262,8 @@ class Connection:
                 "session_id": self.session_id,
                 "from": config.source_lang,
                 "to": config.target_lang,
-                "policy": config.policy or chosen.policy,
-                "latency": config.latency,
+                "policy": policy,
+                "latency": knob,
                 "voice": voice is not None,
                 "output_sample_rate": 24000,
                 "limits": {

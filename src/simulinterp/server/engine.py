@@ -156,10 +156,7 @@ def session_parts(config: ClientConfig):
 
     src, tgt = config.source_lang, config.target_lang
     chosen = speech_defaults(src, tgt)
-    name = config.policy or chosen.policy
-    knob = config.latency
-    if knob is None and name == chosen.policy:
-        knob = chosen.knob
+    name, knob = policy_choice(config)
     policy = make_policy(name, knob, src, tgt)
     translator = TranslatorConfig(
         source_lang=src,
@@ -173,3 +170,19 @@ def session_parts(config: ClientConfig):
         terms = tuple(Term(source, target) for source, target in config.glossary)
         glossary = Glossary(terms, source_lang=src)
     return policy, translator, glossary
+
+
+def policy_choice(config: ClientConfig) -> tuple[str, float | None]:
+    """The policy and latency knob a session runs with: the client's, else the direction's
+    speech defaults, else the policy's own default (None: the policy has no knob)."""
+    from simulinterp.defaults import speech_defaults
+    from simulinterp.policy import POLICIES
+
+    chosen = speech_defaults(config.source_lang, config.target_lang)
+    name = config.policy or chosen.policy
+    knob = config.latency
+    if knob is None and name == chosen.policy:
+        knob = chosen.knob
+    if knob is None:
+        knob = POLICIES[name].default
+    return name, knob

@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -32,6 +33,8 @@ from simulinterp.server.protocol import ClientConfig, pcm16_bytes
 from simulinterp.sinks import Collector, Sink
 
 logger = logging.getLogger(__name__)
+
+_ARRIVALS_KEPT = 600  # frames whose arrival time is kept (a minute of 100 ms frames)
 
 Post = Callable[[dict[str, Any] | bytes, bool], None]
 """Send one message to the client: (JSON object or audio bytes, essential). A message that is
@@ -60,6 +63,15 @@ class LiveAudio:
         self.received_s = 0.0
         self.dropped_s = 0.0
         self._ended = False
+        self._arrivals: deque[tuple[float, float]] = deque(maxlen=_ARRIVALS_KEPT)
+
+    def arrived_at(self, audio_s: float) -> float | None:
+        """When (``time.monotonic()``) the audio up to ``audio_s`` had arrived; None if that
+        is older than what is kept."""
+        for end_s, wall in self._arrivals:
+            if end_s >= audio_s:
+                return wall
+        return None
 
     def push(self, samples: np.ndarray, *, drop: bool = False) -> None:
         """Take float32 samples at the client's rate; ``drop``: hear silence instead."""
@@ -87,6 +99,7 @@ class LiveAudio:
             self.dropped_s += seconds
         self._queue.put(AudioChunk(samples, self.received_s))
         self.received_s += seconds
+        self._arrivals.append((self.received_s, time.monotonic()))
 
     def __iter__(self):
         while (chunk := self._queue.get()) is not None:
@@ -99,8 +112,15 @@ class ClientSink(Sink):
 
     name = "client"
 
-    def __init__(self, post: Post, *, partials: bool = True) -> None:
+    def __init__(
+        self,
+        post: Post,
+        *,
+        partials: bool = True,
+        arrived_at: Callable[[float], float | None] = lambda audio_s: None,
+    ) -> None:
         self.post = post
+        self._arrived_at = arrived_at
         self.partials_wanted = partials
         self.partials_allowed = True  # the backpressure rule's switch
         self.processed_s = 0.0
@@ -108,10 +128,14 @@ class ClientSink(Sink):
         self._speaking = False
         self._audio: list[np.ndarray] = []
 
+    def progress(self, audio_s: float) -> None:
+        self.processed_s = max(self.processed_s, audio_s)
+
     def step(self, step: SessionStep) -> None:
-        self.processed_s = max(self.processed_s, step.transcript.audio_s)
-        for commit in step.commits:
-            self.last_commit_lag_s = commit.wall_s - commit.source_end_s
+        for commit in step.commits:  # from the source words' arrival to their translation
+            arrived = self._arrived_at(commit.source_end_s)
+            if arrived is not None:
+                self.last_commit_lag_s = time.monotonic() - arrived
         for event in step_events(step):
             if event["type"] == "partial":
                 if self.partials_wanted and self.partials_allowed:
@@ -166,7 +190,7 @@ class ServerSession:
         self.id = f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
         self.session, self.config = session, config
         self.audio = LiveAudio(config.sample_rate)
-        self.client = ClientSink(post, partials=config.partials)
+        self.client = ClientSink(post, partials=config.partials, arrived_at=self.audio.arrived_at)
         self.record = Collector()
         self.rule = Backpressure(backpressure)
         self.started = time.monotonic()
@@ -266,17 +290,23 @@ class ServerSession:
         self._warned_drop = dropping
 
     def update_rule(self) -> str:
-        """Apply the backpressure rule for the current lag; returns the mode."""
-        was = self.rule.degraded
+        """Apply the backpressure rule for the current lag; returns the mode.
+
+        Degraded (and dropping): the recognizer decodes half as often and the translator
+        decides half as often. Dropping: the recognizer also lets go of the audio before a
+        pause soon (the silence that replaces dropped audio is never decoded at length).
+        """
+        was = self.rule.mode
         mode = self.rule.update(self.lag_s)
         self.client.partials_allowed = self.rule.partials
-        if self.rule.degraded != was:
+        if mode != was:
             rec, tr = self._base
-            if self.rule.degraded:
-                self.session.recognizer.config = replace(rec, max_duty=rec.max_duty / 2)
-                self.session.translator.config = replace(tr, max_duty=tr.max_duty / 2)
-            else:
-                self.session.recognizer.config, self.session.translator.config = rec, tr
+            if self.rule.degraded or self.rule.dropping:
+                rec = replace(rec, max_duty=rec.max_duty / 2)
+                tr = replace(tr, max_duty=tr.max_duty / 2)
+            if self.rule.dropping:
+                rec = replace(rec, release_s=min(rec.release_s, max(rec.sentence_pause_s, 1.0)))
+            self.session.recognizer.config, self.session.translator.config = rec, tr
         return mode
 
     def lag_message(self) -> dict[str, Any]:

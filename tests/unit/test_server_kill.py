@@ -1,0 +1,78 @@
+"""``kill -9`` of the server loses nothing already committed (``--save-dir``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from websockets.sync.client import connect
+
+from server_fakes import CONFIG, SCRIPT, frames, speak
+
+TESTS = Path(__file__).parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(port: int, server: subprocess.Popen) -> None:
+    for _ in range(200):
+        if server.poll() is not None:
+            raise AssertionError(f"the server died: {server.stderr.read().decode()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("the server never answered /health")
+
+
+def test_kill_9_mid_session_keeps_every_committed_sentence(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])}
+    server = subprocess.Popen(
+        [sys.executable, str(TESTS / "server_fakes.py"), str(port), str(tmp_path)],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_healthy(port, server)
+        with connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            ws.send(json.dumps(CONFIG))
+            session = json.loads(ws.recv(timeout=10))["session_id"]
+            # the first sentence, its pause, and the start of the second
+            audio = speak([SCRIPT[0], ["he", "likes"]])
+            for frame in frames(audio[: int(16000 * 4.3)]):
+                ws.send(frame)
+                time.sleep(0.05)  # twice real time: the pause is heard as one
+            committed = []
+            deadline = time.monotonic() + 20
+            while not any(e.get("final") for e in committed):
+                assert time.monotonic() < deadline, f"no complete sentence: {committed}"
+                event = json.loads(ws.recv(timeout=10))
+                if event["type"] == "translation":
+                    committed.append(event)
+            os.kill(server.pid, signal.SIGKILL)  # mid-session: the second sentence is open
+            server.wait(timeout=10)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    spoken = "".join(e["text"] for e in committed)
+    log = [json.loads(line) for line in (tmp_path / f"{session}.zh.jsonl").open(encoding="utf-8")]
+    logged = "".join(e["text"] for e in log if e["type"] == "translation")
+    assert logged.startswith(spoken) and spoken.replace("，", "") == "们去今公园"
+    document = json.loads((tmp_path / f"{session}.zh.json").read_text(encoding="utf-8"))
+    assert document["translation"].startswith("们去今公园")  # rewritten at the sentence's end
+    srt = (tmp_path / f"{session}.zh.srt").read_text(encoding="utf-8")
+    assert "-->" in srt and "公园" in srt
