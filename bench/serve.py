@@ -11,8 +11,9 @@ It reports per session the lag over time (the server's ``lag`` messages: audio r
 audio recognized and translated), the commit lag (a word's arrival to its translation), the
 committed target units, audio dropped by the backpressure rule, and how long after ``stop`` the
 session ended; the CPU use of the server's processes (of all cores) and their memory, at the
-start and at the end. A session is real time when it never left the rule's ``normal`` mode
-(lag under 4 s, nothing dropped) and finished within 15 s of the end of its audio.
+start and at the end. A session is real time when it kept pace: the rule never dropped audio,
+its mean lag stayed under 2 s, and it finished within 15 s of the end of its audio (a lag peak
+on a long sentence is latency, not falling behind; the table shows the peaks).
 
     python bench/serve.py --sessions 2 --audio talk.flac --from zh --to en
     python bench/serve.py --sessions 2 --minutes 3 --from en --to zh --voice
@@ -44,7 +45,7 @@ from simulinterp.lang import split_units
 from simulinterp.server.protocol import pcm16_bytes
 
 FRAME_S = 0.1
-REALTIME_LAG_S = 4.0  # the rule's degrade threshold
+REALTIME_MEAN_LAG_S = 2.0
 REALTIME_FINISH_S = 15.0
 
 
@@ -101,6 +102,8 @@ def start_layout(args, out: Path, servers: Servers) -> str:
     common = ["--max-sessions", str(args.sessions), "--max-lag", str(args.max_lag)]
     if not args.voice:
         common.append("--no-voice")
+    else:
+        common += ["--tts", args.tts]
     if args.replicas == 1 and not args.llm_server:
         port = free_port()
         servers.start("serve", [*py, "serve", "--port", str(port), "--model", args.model, *common])
@@ -111,7 +114,7 @@ def start_layout(args, out: Path, servers: Servers) -> str:
         servers.start(
             "llm-server",
             [*py, "llm-server", "--port", str(llm_port), "--model", args.model,
-             "--parallel", str(args.sessions)],
+             "--parallel", str(args.sessions), "--log", str(out / "llm-native.log")],
         )  # fmt: skip
         servers.wait_http(f"http://127.0.0.1:{llm_port}/v1/models", "llm-server")
     backend = (
@@ -277,8 +280,8 @@ def summarize(records: list, samples: list, audio_s: float) -> dict:
                 "speech_s": round(r["speech_s"], 1),
                 "finish_after_stop_s": round(finish, 2),
                 "errors": r["errors"],
-                "realtime": modes <= {"normal"}
-                and max(lags, default=0.0) < REALTIME_LAG_S
+                "realtime": "dropping" not in modes
+                and (float(np.mean(lags)) if lags else 0.0) < REALTIME_MEAN_LAG_S
                 and finish < REALTIME_FINISH_S
                 and not r["errors"],
             }
@@ -293,6 +296,34 @@ def summarize(records: list, samples: list, audio_s: float) -> dict:
         "rss_mb_start": float(np.mean([s[2] for s in samples[1 : 1 + window]] or [0])),
         "rss_mb_end": float(np.mean([s[2] for s in samples[-window:]] or [0])),
         "samples": samples,
+    }
+
+
+def llm_load(log: Path, audio_s: float, sessions: int) -> dict | None:
+    """What the LLM server did, from llama.cpp's per-request timings in its log: requests,
+    prompt tokens evaluated (after the prompt cache) and tokens generated, per second of audio
+    per session (the load one live session puts on an LLM server)."""
+    import re
+
+    if not log.is_file():
+        return None
+    prompt = re.compile(r"prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens")
+    generated = re.compile(r"(?<!prompt )eval time =\s*([\d.]+) ms /\s*(\d+) tokens")
+    totals = {"requests": 0, "prompt_tokens": 0, "generated_tokens": 0, "busy_s": 0.0}
+    for line in log.read_text(errors="replace").splitlines():
+        if m := prompt.search(line):
+            totals["requests"] += 1
+            totals["prompt_tokens"] += int(m.group(2))
+            totals["busy_s"] += float(m.group(1)) / 1000
+        elif m := generated.search(line):
+            totals["generated_tokens"] += int(m.group(2))
+            totals["busy_s"] += float(m.group(1)) / 1000
+    per = audio_s * sessions
+    return {
+        **totals,
+        "requests_per_session_s": round(totals["requests"] / per, 3),
+        "prompt_tokens_per_session_s": round(totals["prompt_tokens"] / per, 1),
+        "generated_tokens_per_session_s": round(totals["generated_tokens"] / per, 2),
     }
 
 
@@ -315,12 +346,12 @@ def plot(records: list, path: Path) -> None:
 
 def source_audio(args, out: Path) -> np.ndarray:
     if args.audio:
-        return load_file(args.audio)
+        return load_file(args.audio, max_s=24 * 3600)
     sys.path.insert(0, str(Path(__file__).parent))
     from s2s import build_talk
 
     path, _, _ = build_talk(args.source, args.minutes, out)
-    return load_file(path)
+    return load_file(path, max_s=args.minutes * 60 + 60)  # an hour is 230 MB: fine here
 
 
 def main() -> int:
@@ -331,7 +362,8 @@ def main() -> int:
     parser.add_argument("--from", dest="source", default="zh")
     parser.add_argument("--to", dest="target", default=None)
     parser.add_argument("--voice", action="store_true", help="sessions ask for speech output")
-    parser.add_argument("--model", default="quality")
+    parser.add_argument("--tts", default="kokoro", help="the server's voice backend (--voice)")
+    parser.add_argument("--model", default="auto", help="as serve's (auto: by --sessions)")
     parser.add_argument("--replicas", type=int, default=1, help="serve workers behind nginx")
     parser.add_argument(
         "--llm-server", action="store_true", help="workers share llama.cpp's server (openai)"
@@ -340,13 +372,15 @@ def main() -> int:
     parser.add_argument("--output", default="runs/serve")
     args = parser.parse_args()
     args.target = args.target or ("en" if args.source == "zh" else "zh")
-    out = Path(args.output)
+    if args.model == "auto":  # serve's rule, also for the shared llm-server
+        args.model = "quality" if args.sessions == 1 else "fast"
+    out = Path(args.output).resolve()  # nginx reads paths from its own prefix
     out.mkdir(parents=True, exist_ok=True)
     audio = source_audio(args, Path(tempfile.mkdtemp(prefix="bench-serve-")))
     audio_s = len(audio) / SAMPLE_RATE
     print(
         f"{args.sessions} session(s), {args.source}->{args.target}, {audio_s:.0f} s of audio each, "
-        f"voice {'on' if args.voice else 'off'}, model {args.model}, "
+        f"voice {args.tts if args.voice else 'off'}, model {args.model}, "
         f"{args.replicas} worker(s){' + llm-server + nginx' if args.llm_server else ''}",
         file=sys.stderr,
     )
@@ -357,8 +391,9 @@ def main() -> int:
     finally:
         servers.stop()
     report = summarize(records, samples, audio_s)
-    keys = ("sessions", "source", "target", "voice", "model", "replicas", "llm_server")
+    keys = ("sessions", "source", "target", "voice", "tts", "model", "replicas", "llm_server")
     report["layout"] = {k: getattr(args, k) for k in keys}
+    report["llm"] = llm_load(out / "llm-native.log", audio_s, args.sessions)
     (out / "serve.json").write_text(json.dumps({**report, "records": records}, indent=1))
     plot(records, out / "lag.png")
     print("session  max_lag  mean_lag  first/last tenth  commit_lag  dropped  units  finish")
@@ -374,6 +409,13 @@ def main() -> int:
         f"{report['rss_mb_start']:.0f} MB at the start, {report['rss_mb_end']:.0f} MB at the end; "
         f"wrote {out / 'serve.json'} and {out / 'lag.png'}"
     )
+    if report["llm"]:
+        llm = report["llm"]
+        print(
+            f"llm server: {llm['requests']} requests; per session and second of audio "
+            f"{llm['requests_per_session_s']} requests, {llm['prompt_tokens_per_session_s']} "
+            f"prompt tokens, {llm['generated_tokens_per_session_s']} generated tokens"
+        )
     realtime = all(s["realtime"] for s in report["sessions"])
     max_lag = max(s["max_lag_s"] for s in report["sessions"])
     units = min(s["units"] for s in report["sessions"])

@@ -1,6 +1,7 @@
 """A server on the tone stand-ins: English tones in, the dictionary's Chinese out, in real time.
 
-``python tests/server_fakes.py PORT SAVE_DIR`` runs it under uvicorn (the kill -9 test).
+``python tests/server_fakes.py PORT SAVE_DIR [CERT KEY]`` runs it under uvicorn (the kill -9
+and TLS tests).
 """
 
 from __future__ import annotations
@@ -79,9 +80,15 @@ def main() -> None:  # pragma: no cover - run as a subprocess
     from simulinterp.server.app import create_app
 
     port, save_dir = int(sys.argv[1]), Path(sys.argv[2])
+    cert, key = (sys.argv[3], sys.argv[4]) if len(sys.argv) > 4 else (None, None)
     settings = ServerSettings(port=port, save_dir=save_dir)
     uvicorn.run(
-        create_app(tone_engine(), settings), host="127.0.0.1", port=port, log_level="warning"
+        create_app(tone_engine(), settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ssl_certfile=cert,
+        ssl_keyfile=key,
     )
 
 

@@ -173,7 +173,8 @@ class SpeechEngine:
     Args:
         llm: the translation model backend.
         asr_model: a packaged whisper preset (``base``) or a CTranslate2 whisper directory.
-        threads: CPU threads for the recognizer.
+        threads: CPU threads for the recognizer (per decode).
+        asr_workers: decodes that may run at once (one per concurrent session of a server).
         whisper: an already loaded recognizer model (then ``asr_model`` is not loaded).
         vad: an already loaded VAD model.
     """
@@ -184,6 +185,7 @@ class SpeechEngine:
         *,
         asr_model: str = "base",
         threads: int = 2,
+        asr_workers: int = 1,
         whisper: SpeechModel | None = None,
         vad: VadModel | None = None,
     ):
@@ -191,7 +193,7 @@ class SpeechEngine:
         from simulinterp.asr.vad import SileroVAD
 
         self.llm = llm
-        self.whisper = whisper or load_speech_model(asr_model, threads=threads)
+        self.whisper = whisper or load_speech_model(asr_model, threads=threads, workers=asr_workers)
         self.vad = vad or SileroVAD()
 
     def session(

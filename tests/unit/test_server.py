@@ -339,3 +339,61 @@ def test_a_session_fed_faster_than_real_time_degrades_and_its_lag_stays_bounded(
     assert done["translation"]  # what was heard is interpreted
     heard = [e for e in seen if e["type"] == "source"]
     assert max(e["end_s"] for e in heard) <= len(audio) / 16000
+
+
+def test_a_session_past_its_length_is_finished_then_closed():
+    import time
+
+    with client(max_session_s=0.5, lag_every_s=0.1) as c, connect(c) as ws:
+        ws.send_json(CONFIG)
+        assert ws.receive_json()["limits"]["max_session_s"] == 0.5
+        for frame in frames(script_audio())[:30]:
+            ws.send_bytes(frame)
+            time.sleep(0.03)
+        done, seen = until(ws, "done")
+        event, closed = error_of(ws)
+    assert (event["code"], closed) == ("session_too_long", 1000)
+    assert any(e["type"] == "transcript" for e in seen)  # what was heard is finished first
+    assert done["translation"]
+
+
+def test_serve_checks_its_options_before_loading_models(tmp_path):
+    from simulinterp.cli import main
+
+    assert main(["serve", "--host", "0.0.0.0"]) == 2  # no token
+    assert main(["serve", "--tls-cert", str(tmp_path / "c.pem")]) == 2  # no key
+    missing = ["serve", "--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k")]
+    assert main(missing) == 2
+
+
+def test_a_failing_session_is_a_typed_internal_error():
+    from simulinterp.server.engine import ServerEngine
+
+    def broken(config):
+        raise RuntimeError("no model")
+
+    with client(ServerEngine(None, session_factory=broken)) as c, connect(c) as ws:
+        ws.send_json(CONFIG)
+        event, closed = error_of(ws)
+    assert (event["code"], closed) == ("internal", 1011) and "no model" in event["message"]
+
+
+@pytest.mark.parametrize(
+    ("tts", "lang", "espeak", "chosen"),
+    [
+        ("auto", "en", True, "piper"),
+        ("auto", "en", False, "kokoro"),
+        ("auto", "zh", True, "kokoro"),
+        ("kokoro", "en", True, "kokoro"),
+        ("piper", "en", False, "piper"),  # asked for: its own error says what is missing
+    ],
+)
+def test_the_server_voice_is_piper_for_english_when_it_can_be(
+    monkeypatch, tts, lang, espeak, chosen
+):
+    import shutil
+
+    from simulinterp.cli.serve import voice_backend
+
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/espeak-ng" if espeak else None)
+    assert voice_backend(tts, lang) == chosen

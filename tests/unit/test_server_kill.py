@@ -1,4 +1,5 @@
-"""``kill -9`` of the server loses nothing already committed (``--save-dir``)."""
+"""The server as a process: ``kill -9`` loses nothing already committed (``--save-dir``), and
+TLS serves HTTPS and WSS."""
 
 from __future__ import annotations
 
@@ -25,12 +26,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_healthy(port: int, server: subprocess.Popen) -> None:
+def _wait_healthy(port: int, server: subprocess.Popen, *, tls=None) -> None:
+    scheme = "https" if tls is not None else "http"
     for _ in range(200):
         if server.poll() is not None:
             raise AssertionError(f"the server died: {server.stderr.read().decode()}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as answer:
+            url = f"{scheme}://127.0.0.1:{port}/health"
+            with urllib.request.urlopen(url, timeout=1, context=tls) as answer:
                 if answer.status == 200:
                     return
         except OSError:
@@ -76,3 +79,40 @@ def test_kill_9_mid_session_keeps_every_committed_sentence(tmp_path):
     assert document["translation"].startswith("们去今公园")  # rewritten at the sentence's end
     srt = (tmp_path / f"{session}.zh.srt").read_text(encoding="utf-8")
     assert "-->" in srt and "公园" in srt
+
+
+def test_tls_serves_https_and_wss(tmp_path):
+    import shutil
+    import ssl
+
+    import pytest
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    tls = ssl.create_default_context(cafile=str(cert))
+    tls.check_hostname = False  # the certificate names no IP address
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])}
+    server = subprocess.Popen(
+        [sys.executable, str(TESTS / "server_fakes.py"), str(port), str(tmp_path), str(cert),
+         str(key)],
+        env=env,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _wait_healthy(port, server, tls=tls)
+        with connect(f"wss://127.0.0.1:{port}/ws", ssl=tls) as ws:
+            ws.send(json.dumps(CONFIG))
+            assert json.loads(ws.recv(timeout=10))["type"] == "ready"
+        with pytest.raises(OSError):  # plain HTTP is not served on the TLS port
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
+    finally:
+        server.kill()
+        server.wait(timeout=10)

@@ -9,10 +9,11 @@ from simulinterp.asr.base import SpeechModel
 PRESETS = ("base", "tiny.en", "small")
 
 
-def load_speech_model(name: str = "base", *, threads: int = 2) -> SpeechModel:
+def load_speech_model(name: str = "base", *, threads: int = 2, workers: int = 1) -> SpeechModel:
     """Load a recognizer model: a preset (``base``, ``tiny.en``, ``small``) or a directory.
 
-    ``base`` and ``tiny.en`` ship in PyPI packages and run through CTranslate2. ``small``
+    ``base`` and ``tiny.en`` ship in PyPI packages and run through CTranslate2, with
+    ``workers`` decodes at once (onnxruntime models always run concurrent calls at once). ``small``
     (whisper-small, int8 ONNX, through onnxruntime) is opt-in: ``simulinterp install
     whisper-small`` puts it in the cache first. A directory holding a CTranslate2 whisper
     conversion (``model.bin``) loads through CTranslate2; one holding an installed ONNX export
@@ -37,4 +38,4 @@ def load_speech_model(name: str = "base", *, threads: int = 2) -> SpeechModel:
         return OnnxWhisperEngine(Path(name), name=name, threads=threads)
     from simulinterp.asr.whisper import WhisperEngine
 
-    return WhisperEngine(name, threads=threads)
+    return WhisperEngine(name, threads=threads, workers=workers)

@@ -128,11 +128,20 @@ class WhisperEngine:
     Args:
         model: a packaged preset name (``base``) or a directory holding a CTranslate2 whisper
             conversion (``model.bin``, ``config.json``, ``tokenizer.json``).
-        threads: CPU threads for CTranslate2.
+        threads: CPU threads for CTranslate2 (per decode).
         compute_type: CTranslate2 compute type (``int8`` is fastest on CPU).
+        workers: decodes that may run at once, from different threads (a server's sessions);
+            with one, concurrent calls wait for each other.
     """
 
-    def __init__(self, model: str = "base", *, threads: int = 2, compute_type: str = "int8"):
+    def __init__(
+        self,
+        model: str = "base",
+        *,
+        threads: int = 2,
+        compute_type: str = "int8",
+        workers: int = 1,
+    ):
         try:
             from faster_whisper import WhisperModel
         except ImportError as err:  # pragma: no cover - a core dependency
@@ -153,7 +162,12 @@ class WhisperEngine:
                 )
             files, path = None, model
         self._model = WhisperModel(
-            path, device="cpu", compute_type=compute_type, cpu_threads=threads, files=files
+            path,
+            device="cpu",
+            compute_type=compute_type,
+            cpu_threads=threads,
+            num_workers=max(1, workers),
+            files=files,
         )
         self.name = model
         self._tokenizers: dict[str, Any] = {}

@@ -16,7 +16,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "serve",
         help="serve the web page and the WebSocket API (live subtitles and voice)",
         description="Serve live interpretation: a web page (microphone or file, subtitles, "
-        "voice) and the WebSocket API of docs/protocol.md. Binds 127.0.0.1 unless told.",
+        "voice) and the WebSocket API of docs/protocol.md. Binds 127.0.0.1 unless told. "
+        "--model auto (the default) is the 1.5B with --max-sessions 1 and the 0.5B with more: "
+        "what keeps that many sessions real time on 2 cores (bench/serve.py).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     parser.add_argument("--port", type=int, default=8000)
@@ -48,8 +50,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-voice", action="store_true", help="subtitles only (no speech output, less CPU)"
     )
-    parser.add_argument("--tts", default="kokoro", help="voice backend: kokoro, piper (en), espeak")
-    add_model(parser, default="quality")
+    parser.add_argument(
+        "--tts",
+        default="auto",
+        help="voice backend: auto (piper for English when the espeak-ng program is installed: "
+        "a tenth of Kokoro's CPU; kokoro otherwise and for Chinese), kokoro, piper (en), espeak",
+    )
+    add_model(parser, default="auto")
     group = parser.add_argument_group("speech recognition")
     group.add_argument("--asr-model", default="base", help="whisper preset or directory")
     group.add_argument("--asr-threads", type=int, default=1, help="threads per decode")
@@ -68,6 +75,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     llm.add_argument("--parallel", type=int, default=4, help="requests served at once")
     llm.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
     llm.add_argument("--context", type=int, default=4096, help="context tokens per request")
+    llm.add_argument(
+        "--log",
+        default=str(Path.home() / ".cache" / "simulinterp" / "llm-server.log"),
+        help="where llama.cpp's own log goes (each request's timings)",
+    )
     llm.set_defaults(run=run_llm_server)
 
 
@@ -127,9 +139,21 @@ def _engine(args: argparse.Namespace):
 
     args.adapter = getattr(args, "adapter", None)
     args.parallel = args.max_sessions
+    if args.model == "auto":
+        # bench/serve on 2 cores: the 1.5B keeps one session real time, the 0.5B two
+        args.model = "quality" if args.max_sessions == 1 else "fast"
+        print(
+            f"model: {args.model} ({'1.5B' if args.model == 'quality' else '0.5B'}) for "
+            f"{args.max_sessions} session(s); --model quality --max-sessions 1 translates "
+            "better, one session at a time",
+            file=sys.stderr,
+        )
     llm = load_backend(args)
     try:
-        speech = SpeechEngine(llm, asr_model=args.asr_model, threads=args.asr_threads)
+        workers = min(args.max_sessions, os.cpu_count() or 1)  # sessions decode at once
+        speech = SpeechEngine(
+            llm, asr_model=args.asr_model, threads=args.asr_threads, asr_workers=workers
+        )
     except (ModelNotFoundError, ValueError) as err:
         raise CliError(str(err)) from err
     voice_loader = None
@@ -139,9 +163,20 @@ def _engine(args: argparse.Namespace):
         tts = args.tts
 
         def voice_loader(lang: str):
-            return load_voice(tts, None, lang, threads=1)
+            return load_voice(voice_backend(tts, lang), None, lang, threads=1)
 
     return ServerEngine(speech, asr_step_s=args.asr_step, voice_loader=voice_loader)
+
+
+def voice_backend(tts: str, lang: str) -> str:
+    """``auto``: Piper for English when espeak-ng (its phonemizer) is installed, since two
+    voiced sessions stay real time on 2 cores with it and not with Kokoro (bench/serve);
+    Kokoro otherwise, and for Chinese."""
+    import shutil
+
+    if tts != "auto":
+        return tts
+    return "piper" if lang == "en" and shutil.which("espeak-ng") else "kokoro"
 
 
 def run_llm_server(args: argparse.Namespace) -> int:
@@ -164,7 +199,7 @@ def run_llm_server(args: argparse.Namespace) -> int:
     threads = args.threads or max(1, os.cpu_count() or 1)
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
-    with native_logs_to(Path.home() / ".cache" / "simulinterp" / "llm-server.log"):
+    with native_logs_to(Path(args.log)):
         try:
             server = xllamacpp.Server(params)
         except Exception as err:

@@ -160,6 +160,7 @@ class Connection:
         self._too_long = False
         self._pipeline_done = asyncio.Event()
         self._ended: set[str] = set()
+        self._tasks: list[asyncio.Task] = []
 
     # -- the whole connection ---------------------------------------------------------
 
@@ -174,6 +175,9 @@ class Connection:
             await self._fail(err)
         except _Disconnected:
             logger.info("client of session %s disconnected", self.session_id or "-")
+        except Exception as err:  # a bug: the client still gets a typed error
+            logger.exception("session %s failed", self.session_id or "-")
+            await self._fail(ProtocolError("internal", f"the server failed: {err}"))
         finally:
             self._closed = True
             if self.session is not None:
@@ -282,9 +286,12 @@ class Connection:
             asyncio.create_task(self._write()),
         ]
         helpers = [asyncio.create_task(self._tick()), asyncio.create_task(self._finish())]
+        self._tasks = tasks + helpers
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             reader, writer = tasks
+            if any(task.cancelled() for task in done):
+                return  # replaced by a new connection of this client
             if writer in done and writer.exception() is None:
                 return  # closed normally (the reader then sees the close)
             for task in (writer, reader):
@@ -424,6 +431,8 @@ class Connection:
     async def replace(self) -> None:
         """A new connection with this client's id takes over."""
         self.registry.remove(self)
+        for task in self._tasks:  # this connection's own tasks stop sending first
+            task.cancel()
         await self._fail(ProtocolError("replaced", "a new connection of this client took over"))
 
     async def _fail(self, err: ProtocolError) -> None:
@@ -432,6 +441,12 @@ class Connection:
             self.session.audio.end()
         try:
             if self.ws.application_state == WebSocketState.CONNECTED:
+                while not self._out.empty():  # what was produced before the error still goes
+                    item = self._out.get_nowait()
+                    if isinstance(item, bytes):
+                        await self.ws.send_bytes(item)
+                    elif not isinstance(item, _Close):
+                        await self.ws.send_json(item)
                 await self.ws.send_json(err.to_json())
         except (OSError, RuntimeError):
             pass  # already gone: nothing to tell
