@@ -18,6 +18,7 @@ on a long sentence is latency, not falling behind; the table shows the peaks).
     python bench/serve.py --sessions 2 --audio talk.flac --from zh --to en
     python bench/serve.py --sessions 2 --minutes 3 --from en --to zh --voice
     python bench/serve.py --sessions 2 --replicas 2 --llm-server --minutes 3
+    python bench/serve.py --sessions 8 --replicas 2 --llm-url http://gpu-host:8000  # your GPU
     python bench/serve.py --sessions 2 --minutes 60 --from zh --to en     # the soak
 
 Ends with one line: ``sessions=N realtime=yes|no max_lag_s=X subtitles=K`` (K: committed target
@@ -104,13 +105,14 @@ def start_layout(args, out: Path, servers: Servers) -> str:
         common.append("--no-voice")
     else:
         common += ["--tts", args.tts]
-    if args.replicas == 1 and not args.llm_server:
+    if args.replicas == 1 and not (args.llm_server or args.llm_url):
         port = free_port()
         servers.start("serve", [*py, "serve", "--port", str(port), "--model", args.model, *common])
         servers.wait_http(f"http://127.0.0.1:{port}/health", "serve")
         return f"ws://127.0.0.1:{port}/ws"
     llm_port = free_port()
-    if args.llm_server:
+    llm_url = args.llm_url or f"http://127.0.0.1:{llm_port}"
+    if args.llm_server and not args.llm_url:
         servers.start(
             "llm-server",
             [*py, "llm-server", "--port", str(llm_port), "--model", args.model,
@@ -118,8 +120,8 @@ def start_layout(args, out: Path, servers: Servers) -> str:
         )  # fmt: skip
         servers.wait_http(f"http://127.0.0.1:{llm_port}/v1/models", "llm-server")
     backend = (
-        ["--backend", "openai", "--base-url", f"http://127.0.0.1:{llm_port}"]
-        if args.llm_server
+        ["--backend", "openai", "--base-url", llm_url]
+        if args.llm_server or args.llm_url
         else ["--model", args.model]
     )
     ports = []
@@ -367,6 +369,9 @@ def main() -> int:
     parser.add_argument("--replicas", type=int, default=1, help="serve workers behind nginx")
     parser.add_argument(
         "--llm-server", action="store_true", help="workers share llama.cpp's server (openai)"
+    )
+    parser.add_argument(
+        "--llm-url", help="use this OpenAI-compatible LLM server (e.g. vLLM on a GPU) instead"
     )
     parser.add_argument("--max-lag", type=float, default=8.0)
     parser.add_argument("--output", default="runs/serve")

@@ -64,13 +64,16 @@ class LiveAudio:
         self.dropped_s = 0.0
         self._ended = False
         self._arrivals: deque[tuple[float, float]] = deque(maxlen=_ARRIVALS_KEPT)
+        self._lock = threading.Lock()  # frames arrive on the event loop, lookups come from
+        # the translation thread
 
     def arrived_at(self, audio_s: float) -> float | None:
         """When (``time.monotonic()``) the audio up to ``audio_s`` had arrived; None if that
         is older than what is kept."""
-        for end_s, wall in self._arrivals:
-            if end_s >= audio_s:
-                return wall
+        with self._lock:
+            for end_s, wall in self._arrivals:
+                if end_s >= audio_s:
+                    return wall
         return None
 
     def push(self, samples: np.ndarray, *, drop: bool = False) -> None:
@@ -99,7 +102,8 @@ class LiveAudio:
             self.dropped_s += seconds
         self._queue.put(AudioChunk(samples, self.received_s))
         self.received_s += seconds
-        self._arrivals.append((self.received_s, time.monotonic()))
+        with self._lock:
+            self._arrivals.append((self.received_s, time.monotonic()))
 
     def __iter__(self):
         while (chunk := self._queue.get()) is not None:
