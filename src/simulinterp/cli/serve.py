@@ -76,6 +76,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     llm.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
     llm.add_argument("--context", type=int, default=4096, help="context tokens per request")
     llm.add_argument(
+        "--cache-ram",
+        type=int,
+        default=1024,
+        help="MiB of RAM for prompt states evicted from slots (sessions outnumbering slots "
+        "reuse them; bounded, llama.cpp's own default is 8192)",
+    )
+    llm.add_argument(
         "--log",
         default=str(Path.home() / ".cache" / "simulinterp" / "llm-server.log"),
         help="where llama.cpp's own log goes (each request's timings)",
@@ -196,6 +203,7 @@ def run_llm_server(args: argparse.Namespace) -> int:
     params.n_ctx = args.context * args.parallel
     params.hostnames = [args.host]
     params.port = args.port
+    params.cache_ram_mib = args.cache_ram
     threads = args.threads or max(1, os.cpu_count() or 1)
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
