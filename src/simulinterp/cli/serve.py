@@ -115,6 +115,9 @@ def run_serve(args: argparse.Namespace) -> int:
         )
     except ValueError as err:
         raise CliError(str(err)) from err
+    from simulinterp.memory import limit_heap_growth
+
+    limit_heap_growth()  # hours of sessions: memory stays flat (see simulinterp.memory)
     engine = _engine(args)
     scheme = "https" if args.tls_cert else "http"
     shown = f"[{args.host}]" if ":" in args.host else args.host
