@@ -229,6 +229,7 @@ def load_backend(args: argparse.Namespace) -> LLMBackend:
             base_url=args.base_url,
             threads=args.threads,
             parallel=getattr(args, "parallel", 1),
+            prompt_cache_mib=getattr(args, "prompt_cache_mib", None),
         )
         if config.backend != "llamacpp":
             return build_backend(config)

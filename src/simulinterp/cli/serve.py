@@ -149,6 +149,7 @@ def _engine(args: argparse.Namespace):
 
     args.adapter = getattr(args, "adapter", None)
     args.parallel = args.max_sessions
+    args.prompt_cache_mib = 0  # each session's slot reuses its own prefix; RAM stays flat
     if args.model == "auto":
         # bench/serve on 2 cores: the 1.5B keeps one session real time, the 0.5B two
         args.model = "quality" if args.max_sessions == 1 else "fast"

@@ -28,6 +28,8 @@ class ModelConfig:
         context_tokens: context window to allocate (llamacpp), per parallel request.
         parallel: requests llama.cpp serves at once, each with its own cache (llamacpp): one
             per server session.
+        prompt_cache_mib: RAM for llama.cpp's cache of evicted prompt states (llamacpp; None:
+            its default, 8 GiB; the server sets 0 so that memory stays flat).
     """
 
     backend: str = "llamacpp"
@@ -37,6 +39,7 @@ class ModelConfig:
     threads: int = 0
     context_tokens: int = 4096
     parallel: int = 1
+    prompt_cache_mib: int | None = None
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -67,6 +70,7 @@ def build_backend(config: ModelConfig) -> LLMBackend:
             threads=config.threads,
             lora=config.adapter,
             parallel=config.parallel,
+            prompt_cache_mib=config.prompt_cache_mib,
         )
     if config.backend == "transformers":
         from simulinterp.llm.transformers_backend import TransformersBackend

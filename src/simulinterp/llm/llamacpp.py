@@ -36,8 +36,8 @@ class LlamaCppBackend:
         parallel: requests served at once (threads may call concurrently: a server's
             sessions), each in its own slot with its own prompt cache and
             ``context_tokens`` of context.
-        prompt_cache_mib: RAM for llama.cpp's cache of evicted prompt states (0: none; each
-            slot still reuses its own prompt prefix).
+        prompt_cache_mib: RAM for llama.cpp's cache of evicted prompt states (0: none, each
+            slot still reuses its own prompt prefix; None: llama.cpp's default, 8 GiB).
 
     Raises:
         LLMError: a file is missing, ``lora`` is a peft directory, or llama.cpp refuses them.
@@ -54,7 +54,7 @@ class LlamaCppBackend:
         lora: str | Path | None = None,
         lora_scale: float = 1.0,
         parallel: int = 1,
-        prompt_cache_mib: int = 0,
+        prompt_cache_mib: int | None = None,
     ):
         try:
             import xllamacpp
@@ -67,10 +67,8 @@ class LlamaCppBackend:
         params.model.path = str(path)
         params.n_ctx = context_tokens * parallel
         params.n_parallel = parallel
-        # llama.cpp keeps evicted prompt states in RAM, up to 8 GiB by default: on a long talk
-        # that grew the process by ~1.5 GB an hour. Each slot's own prefix cache is what the
-        # translator reuses (its prompts grow by extension), so the RAM cache stays off.
-        params.cache_ram_mib = prompt_cache_mib
+        if prompt_cache_mib is not None:  # llama.cpp keeps evicted prompt states in RAM,
+            params.cache_ram_mib = prompt_cache_mib  # up to 8 GiB by default
         params.warmup = False
         n_threads = threads or max(1, os.cpu_count() or 1)
         params.cpuparams.n_threads = n_threads
