@@ -156,6 +156,7 @@ class SubtitleFiles(Collector):
     def _write(self, *, interrupted: bool) -> None:
         from simulinterp.subtitles import (
             cues_from_commits,
+            transcript_document,
             write_srt,
             write_transcript_json,
             write_vtt,
@@ -166,8 +167,7 @@ class SubtitleFiles(Collector):
         cues = cues_from_commits(self.commits, self.words, info.target_lang)
         write_srt(self.path(".srt"), cues)
         write_vtt(self.path(".vtt"), cues)
-        write_transcript_json(
-            self.path(".json"),
+        document = transcript_document(
             source_lang=info.source_lang,
             target_lang=info.target_lang,
             audio=info.audio_name,
@@ -176,6 +176,7 @@ class SubtitleFiles(Collector):
             cues=cues,
             interrupted=interrupted,
         )
+        write_transcript_json(self.path(".json"), document)
 
 
 class JsonLines(Sink):

@@ -247,27 +247,8 @@ def write_vtt(
     _write_atomically(path, vtt_text(cues, bilingual=bilingual))
 
 
-def write_transcript_json(
-    path: str | os.PathLike[str],
-    *,
-    source_lang: str,
-    target_lang: str,
-    audio: str,
-    commits: Sequence[SpeechCommit],
-    source_words: Sequence[SourceWord],
-    cues: Sequence[Cue],
-    interrupted: bool = False,
-) -> None:
-    """Write :func:`transcript_document` as a UTF-8 JSON file, atomically."""
-    document = transcript_document(
-        source_lang=source_lang,
-        target_lang=target_lang,
-        audio=audio,
-        commits=commits,
-        source_words=source_words,
-        cues=cues,
-        interrupted=interrupted,
-    )
+def write_transcript_json(path: str | os.PathLike[str], document: dict) -> None:
+    """Write a :func:`transcript_document` as a UTF-8 JSON file, atomically."""
     _write_atomically(path, json.dumps(document, ensure_ascii=False, indent=2) + "\n")
 
 

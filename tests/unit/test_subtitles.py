@@ -12,6 +12,7 @@ from simulinterp.subtitles import (
     Cue,
     cues_from_commits,
     srt_text,
+    transcript_document,
     vtt_text,
     write_srt,
     write_transcript_json,
@@ -163,8 +164,7 @@ def test_transcript_json_has_every_key(tmp_path) -> None:
     words = [w("Hello,", 0.5, 0.9), w("world.", 1.0, 1.5)]
     cues = cues_from_commits(commits, words, "zh")
     path = tmp_path / "talk.zh.json"
-    write_transcript_json(
-        path,
+    document = transcript_document(
         source_lang="en",
         target_lang="zh",
         audio="talk.wav",
@@ -173,6 +173,7 @@ def test_transcript_json_has_every_key(tmp_path) -> None:
         cues=cues,
         interrupted=True,
     )
+    write_transcript_json(path, document)
     raw = path.read_text(encoding="utf-8")
     assert "你好" in raw  # UTF-8, not \\u escapes
     doc = json.loads(raw)
