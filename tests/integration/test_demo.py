@@ -10,6 +10,12 @@ from pathlib import Path
 import pytest
 
 from simulinterp.cli import main
+from simulinterp.eval.speech import asr_error
+
+JFK = (
+    "And so, my fellow Americans: ask not what your country can do for you, "
+    "ask what you can do for your country."
+)
 
 pytestmark = pytest.mark.integration
 
@@ -25,10 +31,12 @@ def test_the_demo_interprets_jfk_as_one_faithful_sentence(tmp_path: Path, monkey
     monkeypatch.setenv("SIMULINTERP_NATIVE_LOGS", "stderr")
     assert main(["demo", "--fast", "--output", str(tmp_path)]) == 0
     doc = json.loads((tmp_path / "jfk_inaugural_en.zh.json").read_text(encoding="utf-8"))
-    heard = " ".join(re.sub(r"[^a-z ]", " ", doc["transcript"].lower()).split())
-    # the words, not the commas the pauses put in (nor "ask"/"asked", which the schedule varies)
-    assert "not what your country can do for you" in heard, heard
-    assert "ask what you can do for your country" in heard, heard
+    heard = doc["transcript"]
+    # the words, not the commas the pauses put in. The computation-aware clock batches audio by
+    # how fast the machine is, so whisper-base may hear a short word differently from one machine
+    # to the next ("ask"/"asked"/"or"): bound the word error rate instead of asking for every word
+    assert asr_error([heard], [JFK], "en") <= 0.1, heard
+    assert "what your country can do for you" in heard.lower(), heard
     translation = doc["translation"]
     printed = capsys.readouterr().out
     assert translation in printed
