@@ -33,15 +33,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class _Recognizer(Protocol):
-    def insert_audio(self, samples: np.ndarray) -> None: ...
-
-
 class Session(Protocol):
     """What the loop needs of a :class:`~simulinterp.pipeline.SpeechSession` (its two halves
-    of a step, and its clock)."""
+    of a step, its audio intake and its clock)."""
 
-    recognizer: _Recognizer
+    def insert_audio(self, samples: np.ndarray) -> None: ...
+
+    @property
+    def turns_pending(self) -> bool: ...
 
     @property
     def clock_s(self) -> float: ...
@@ -116,7 +115,7 @@ class DuplexLoop:
                 self._audio.clear()
                 done = self._intake_done.is_set() and not pending
             for chunk in pending:
-                session.recognizer.insert_audio(chunk.samples)
+                session.insert_audio(chunk.samples)
             transcript = session.recognize(session.clock_s, final=done)
             if done:
                 self._put((transcript, True, False))
@@ -125,6 +124,7 @@ class DuplexLoop:
                 transcript.committed
                 or transcript.boundary
                 or transcript.tentative != last_tentative
+                or session.turns_pending
             )
             if changed or pending:  # unchanged but newer audio: the translator reports progress
                 last_tentative = transcript.tentative

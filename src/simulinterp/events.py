@@ -72,6 +72,7 @@ class SourceWord:
         audio_s: source audio consumed when it was committed, seconds (its SimulEval delay).
         committed_s: computation-aware time of the commit, seconds from stream start.
         sentence_end: it closes a sentence (ASR punctuation or a pause found by the VAD).
+        speaker: 0-based id of who said it (``S1`` is 0), None where speakers are not tracked.
     """
 
     text: str
@@ -80,6 +81,7 @@ class SourceWord:
     audio_s: float
     committed_s: float
     sentence_end: bool = False
+    speaker: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ class SpeechCommit:
         final: the segment is complete after this commit.
         source_start_s: start of the segment's first source word in the audio, seconds.
         source_end_s: end of the latest source word read, seconds.
+        speaker: 0-based id of the speaker of the latest source word read (None: untracked).
     """
 
     text: str
@@ -123,6 +126,29 @@ class SpeechCommit:
     final: bool
     source_start_s: float
     source_end_s: float
+    speaker: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SpeakerTurnStart:
+    """The current speaker changed, as the online tracker decided.
+
+    Attributes:
+        speaker: 0-based id (``label`` is ``S1`` for 0).
+        label: the display label.
+        start_s: where their turn starts in the source audio, seconds.
+        decided_s: source audio heard when it was decided, seconds.
+        new: the first time this speaker is heard.
+    """
+
+    speaker: int
+    label: str
+    start_s: float
+    decided_s: float
+    new: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,11 +162,13 @@ class SessionStep:
         transcript: newly committed source words and the tentative rest.
         commits: newly committed translation.
         warnings: warnings raised during this step (e.g. the recognizer fell behind).
+        speakers: speaker changes the tracker decided in this step.
     """
 
     transcript: Transcript
     commits: tuple[SpeechCommit, ...]
     warnings: tuple[str, ...] = ()
+    speakers: tuple[SpeakerTurnStart, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -165,6 +193,8 @@ class SpokenSegment:
         commit_audio_s: source audio consumed when its text was committed (its delay if
             computing took no time), seconds.
         committed_s: when its text was committed, on the run's clock, seconds.
+        speaker: 0-based id of who said its source (None: untracked).
+        voice: the synthesizer voice that spoke it.
     """
 
     text: str
@@ -179,6 +209,8 @@ class SpokenSegment:
     compute_s: float = 0.0
     commit_audio_s: float = 0.0
     committed_s: float = 0.0
+    speaker: int | None = None
+    voice: str = ""
 
     @property
     def lag_s(self) -> float:
@@ -192,10 +224,12 @@ class SpokenSegment:
 def step_events(step: SessionStep) -> list[dict[str, Any]]:
     """The JSON wire form of one step: one object per event, each with its ``type``.
 
-    Types: ``source`` (a committed source word), ``translation`` (a commit), ``warning``.
-    The tentative tail is sent as ``partial`` when it is not empty.
+    Types: ``source`` (a committed source word), ``translation`` (a commit), ``warning``,
+    ``speaker`` (a change of speaker). The tentative tail is sent as ``partial`` when it is not
+    empty.
     """
     out: list[dict[str, Any]] = [{"type": "warning", "message": w} for w in step.warnings]
+    out += [{"type": "speaker", **turn.to_json()} for turn in step.speakers]
     out += [{"type": "source", **asdict(word)} for word in step.transcript.committed]
     out += [{"type": "translation", **commit.to_json()} for commit in step.commits]
     if step.transcript.tentative:

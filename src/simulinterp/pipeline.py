@@ -16,9 +16,10 @@ Two clocks:
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from simulinterp.asr.base import SpeechModel, VadModel
@@ -28,6 +29,7 @@ from simulinterp.events import (
     SessionStep,
     SourceUnit,
     SourceWord,
+    SpeakerTurnStart,
     SpeechCommit,
     TargetCommit,
     Transcript,
@@ -39,6 +41,7 @@ from simulinterp.translate.translator import SimultaneousTranslator, TranslatorC
 
 if TYPE_CHECKING:
     from simulinterp.sinks import Fanout, Sink
+    from simulinterp.speakers.tracker import SpeakerTracker, TrackerConfig
 
 
 class SpeechSession:
@@ -49,6 +52,7 @@ class SpeechSession:
         translator: the simultaneous translator (per session).
         realtime: stamp with the wall clock instead of the simulated computation-aware clock.
         clock: seconds (injectable for tests).
+        tracker: the online speaker tracker (per session); None: one speaker, untracked.
     """
 
     def __init__(
@@ -58,6 +62,7 @@ class SpeechSession:
         *,
         realtime: bool = False,
         clock: Callable[[], float] = time.perf_counter,
+        tracker: SpeakerTracker | None = None,
     ):
         if recognizer.config.lang != translator.config.source_lang:
             raise ValueError(
@@ -66,23 +71,33 @@ class SpeechSession:
             )
         self.recognizer, self.translator = recognizer, translator
         self.realtime, self._clock = realtime, clock
+        self.tracker = tracker
         self.reset()
 
     def reset(self) -> None:
         """Start a new stream at time zero."""
         self.recognizer.reset()
         self.translator.reset()
+        if self.tracker is not None:
+            self.tracker.reset()
+        self._turns: deque[SpeakerTurnStart] = deque()  # decided, not yet in a step
         self._started = self._clock()
         self.ca_s = 0.0
         self.words: list[SourceWord] = []
         self.commits: list[SpeechCommit] = []
         self._warned = 0
-        self.busy_s = {"recognition": 0.0, "translation": 0.0}  # wall seconds computing
+        # wall seconds computing
+        self.busy_s = {"recognition": 0.0, "translation": 0.0, "speakers": 0.0}
 
     @property
     def clock_s(self) -> float:
         """Wall-clock seconds since the stream started."""
         return self._clock() - self._started
+
+    @property
+    def turns_pending(self) -> bool:
+        """Speaker changes are decided that no step has carried yet."""
+        return bool(self._turns)
 
     @property
     def warnings(self) -> list[str]:
@@ -92,9 +107,15 @@ class SpeechSession:
     def translation(self) -> str:
         return "".join(c.text for c in self.commits)
 
+    def insert_audio(self, samples) -> None:
+        """Queue audio for the recognizer and the speaker tracker (cheap: no decoding)."""
+        self.recognizer.insert_audio(samples)
+        if self.tracker is not None:
+            self.tracker.insert_audio(samples)
+
     def feed(self, chunk: AudioChunk) -> SessionStep:
         """Take one chunk of audio; decode and translate if the simulated machine is free."""
-        self.recognizer.insert_audio(chunk.samples)
+        self.insert_audio(chunk.samples)
         if self.realtime:
             return self._step(self._clock() - self._started, final=False)
         if chunk.end_s < self.ca_s:  # still busy with earlier audio: this chunk waits
@@ -115,11 +136,37 @@ class SpeechSession:
     def recognize(self, at: float, *, final: bool = False) -> Transcript:
         """The recognizer's half of a step: decode the audio inserted so far at time ``at``."""
         started = self._clock()
+        self._track(final=final)
+        tracked = self._clock()
         rec = self.recognizer
         transcript = rec.finish(at) if final else rec.process(at)
+        if self.tracker is not None and transcript.committed:
+            transcript = self._label(transcript)
         self.ca_s = at + (self._clock() - started)
-        self.busy_s["recognition"] += self._clock() - started
+        self.busy_s["speakers"] += tracked - started
+        self.busy_s["recognition"] += self._clock() - tracked
         return transcript
+
+    def _track(self, *, final: bool) -> None:
+        """Let the speaker tracker decide on the audio inserted so far."""
+        if self.tracker is None:
+            return
+        from simulinterp.speakers.tracker import speaker_label
+
+        changes = self.tracker.finish() if final else self.tracker.process()
+        for c in changes:
+            self._turns.append(
+                SpeakerTurnStart(c.speaker, speaker_label(c.speaker), c.start_s, c.decided_s, c.new)
+            )
+
+    def _label(self, transcript: Transcript) -> Transcript:
+        """The transcript with each committed word's speaker."""
+        assert self.tracker is not None
+        words = tuple(
+            replace(w, speaker=self.tracker.speaker_at(w.start_s, w.end_s))
+            for w in transcript.committed
+        )
+        return replace(transcript, committed=words)
 
     def translate(self, transcript: Transcript, *, final: bool = False) -> SessionStep:
         """The translator's half of a step: read the words ``transcript`` committed."""
@@ -147,7 +194,10 @@ class SpeechSession:
         self.busy_s["translation"] += self._clock() - started
         warnings = tuple(self.recognizer.warnings[self._warned :])
         self._warned = len(self.recognizer.warnings)
-        return SessionStep(transcript, out, warnings)
+        turns = []
+        while self._turns:
+            turns.append(self._turns.popleft())
+        return SessionStep(transcript, out, warnings, tuple(turns))
 
     def _on_audio(self, commit: TargetCommit) -> SpeechCommit:
         """A translator commit placed on the source-audio timeline."""
@@ -164,6 +214,7 @@ class SpeechSession:
             final=commit.final,
             source_start_s=start,
             source_end_s=read.end_s,
+            speaker=read.speaker,
         )
 
 
@@ -177,6 +228,8 @@ class SpeechEngine:
         asr_workers: decodes that may run at once (one per concurrent session of a server).
         whisper: an already loaded recognizer model (then ``asr_model`` is not loaded).
         vad: an already loaded VAD model.
+        speaker_encoder: a loaded speaker encoder; None loads the packaged GE2E encoder when a
+            session first tracks speakers.
     """
 
     def __init__(
@@ -188,6 +241,7 @@ class SpeechEngine:
         asr_workers: int = 1,
         whisper: SpeechModel | None = None,
         vad: VadModel | None = None,
+        speaker_encoder: object | None = None,
     ):
         from simulinterp.asr.models import load_speech_model
         from simulinterp.asr.vad import SileroVAD
@@ -195,6 +249,20 @@ class SpeechEngine:
         self.llm = llm
         self.whisper = whisper or load_speech_model(asr_model, threads=threads, workers=asr_workers)
         self.vad = vad or SileroVAD()
+        self._speaker_encoder = speaker_encoder
+
+    @property
+    def speaker_encoder(self):
+        """The speaker encoder, loaded on first use.
+
+        Raises:
+            EncoderNotInstalledError: its weights are not installed (the message says how).
+        """
+        if self._speaker_encoder is None:
+            from simulinterp.speakers.encoder import GE2EEncoder
+
+            self._speaker_encoder = GE2EEncoder()
+        return self._speaker_encoder
 
     def session(
         self,
@@ -204,13 +272,21 @@ class SpeechEngine:
         *,
         realtime: bool = False,
         glossary: Glossary | None = None,
+        speakers: TrackerConfig | None = None,
     ) -> SpeechSession:
-        """A new session for one speaker in the direction of ``config`` (with ``glossary``)."""
+        """A new session in the direction of ``config`` (with ``glossary``); with
+        ``speakers``, an online speaker tracker labels who speaks (else one speaker)."""
         rec_config = recognizer or RecognizerConfig(lang=config.source_lang)
+        tracker = None
+        if speakers is not None:
+            from simulinterp.speakers.tracker import SpeakerTracker
+
+            tracker = SpeakerTracker(self.speaker_encoder, self.vad, speakers)
         return SpeechSession(
             StreamingRecognizer(self.whisper, self.vad, rec_config),
             SimultaneousTranslator(self.llm, policy, config, glossary=glossary),
             realtime=realtime,
+            tracker=tracker,
         )
 
 

@@ -45,12 +45,14 @@ class Cue:
         end_s: when it disappears, seconds of source audio.
         text: the translation shown.
         source: the recognized source text it translates ("" when unknown).
+        speaker: the label of who said it (``S1``), "" where speakers are not tracked.
     """
 
     start_s: float
     end_s: float
     text: str
     source: str = ""
+    speaker: str = ""
 
 
 def _other(lang: str) -> str:
@@ -90,11 +92,13 @@ def cues_from_commits(
         raise ValueError(f"max_chars must be >= 1, got {max_chars}")
     source_lang = _other(target_lang)
     spans: list[tuple[float, float, str]] = []  # start, end, text per segment
+    speakers: dict[float, str] = {}  # start -> speaker label
     for parts in _segments(commits):
         text = "".join(p.text for p in parts).strip()
         if text:
             start = parts[0].source_start_s
             spans.append((start, max(max(p.source_end_s for p in parts), start), text))
+            speakers[start] = _speaker_of(parts)
     spans.sort(key=lambda s: s[0])
     heard = _words_per_segment(spans, source_words)
     cues: list[Cue] = []
@@ -103,8 +107,21 @@ def cues_from_commits(
         if k + 1 < len(spans):
             end = max(start, min(end, spans[k + 1][0]))
         pieces = _split_text(text, target_lang, max_chars)
-        cues += _timed(pieces, start, end, heard[k], source_lang)
+        cues += _timed(pieces, start, end, heard[k], source_lang, speakers[start])
     return cues
+
+
+def _speaker_of(parts: Sequence[SpeechCommit]) -> str:
+    """The label of the speaker most of a segment's commits translate ("" when untracked)."""
+    ids = [p.speaker for p in parts if p.speaker is not None]
+    if not ids:
+        return ""
+    return f"S{max(set(ids), key=ids.count) + 1}"
+
+
+def _labelled(cues: Sequence[Cue]) -> bool:
+    """Speaker labels are shown once two speakers or more have cues."""
+    return len({c.speaker for c in cues if c.speaker}) >= 2
 
 
 def _words_per_segment(
@@ -149,7 +166,12 @@ def _pack(text: str, spans: Sequence, limit: int) -> list[str]:
 
 
 def _timed(
-    pieces: Sequence[str], start: float, end: float, words: Sequence[SourceWord], source_lang: str
+    pieces: Sequence[str],
+    start: float,
+    end: float,
+    words: Sequence[SourceWord],
+    source_lang: str,
+    speaker: str = "",
 ) -> list[Cue]:
     """Cues for the pieces of one segment, sharing [start, end] in proportion to their
     lengths; each source word goes to the piece on screen at its midpoint."""
@@ -164,7 +186,7 @@ def _timed(
         k = min(max(bisect_right(bounds, middle) - 1, 0), len(pieces) - 1)
         heard[k].append(word.text)
     return [
-        Cue(bounds[k], bounds[k + 1], piece, join_units(heard[k], source_lang))
+        Cue(bounds[k], bounds[k + 1], piece, join_units(heard[k], source_lang), speaker)
         for k, piece in enumerate(pieces)
     ]
 
@@ -187,14 +209,21 @@ def _lines(cue: Cue, bilingual: bool) -> list[str]:
 def srt_text(cues: Sequence[Cue], *, bilingual: bool = False) -> str:
     """SubRip text: 1-based index, ``00:00:01,234 --> 00:00:02,000``, text, blank line.
 
+    Where two speakers or more have cues, each cue's first line starts with its speaker's
+    label in brackets (``[S2] ...``).
+
     Args:
         cues: the cues, in order.
         bilingual: show the source line above the translation.
     """
     blocks = []
+    labelled = _labelled(cues)
     for i, cue in enumerate(cues, 1):
         timing = f"{_stamp(cue.start_s, ',')} --> {_stamp(cue.end_s, ',')}"
-        blocks.append("\n".join([str(i), timing, *_lines(cue, bilingual)]) + "\n")
+        lines = _lines(cue, bilingual)
+        if labelled and cue.speaker and lines:
+            lines[0] = f"[{cue.speaker}] {lines[0]}"
+        blocks.append("\n".join([str(i), timing, *lines]) + "\n")
     return "\n".join(blocks)
 
 
@@ -204,16 +233,20 @@ def _vtt_escape(line: str) -> str:
 
 def vtt_text(cues: Sequence[Cue], *, bilingual: bool = False) -> str:
     """WebVTT text: the ``WEBVTT`` header, then ``00:00:01.234 --> 00:00:02.000`` and text
-    per cue (``&``, ``<`` and ``>`` escaped).
+    per cue (``&``, ``<`` and ``>`` escaped). Where two speakers or more have cues, each line
+    is a voice span of its speaker (``<v S2>...``), which players show and style per voice.
 
     Args:
         cues: the cues, in order.
         bilingual: show the source line above the translation.
     """
     blocks = ["WEBVTT\n"]
+    labelled = _labelled(cues)
     for cue in cues:
         timing = f"{_stamp(cue.start_s, '.')} --> {_stamp(cue.end_s, '.')}"
         lines = [_vtt_escape(line) for line in _lines(cue, bilingual)]
+        if labelled and cue.speaker:
+            lines = [f"<v {cue.speaker}>{line}" for line in lines]
         blocks.append("\n".join([timing, *lines]) + "\n")
     return "\n".join(blocks)
 
@@ -266,8 +299,10 @@ def transcript_document(
 
     Keys: ``source_lang``, ``target_lang``, ``audio``, ``interrupted``, ``translation`` (the
     full translation), ``transcript`` (the full recognized source), ``segments`` (per cue:
-    ``start_s``, ``end_s``, ``source``, ``text``), ``commits`` (:class:`SpeechCommit` fields,
-    with their emission times) and ``words`` (:class:`SourceWord` fields).
+    ``start_s``, ``end_s``, ``source``, ``text``, ``speaker``: its label or null),
+    ``commits`` (:class:`SpeechCommit` fields, with their emission times and ``speaker``)
+    and ``words`` (:class:`SourceWord` fields, with ``speaker``: the 0-based id, or null where
+    speakers are not tracked).
     """
     return {
         "source_lang": source_lang,
@@ -277,7 +312,13 @@ def transcript_document(
         "translation": "".join(c.text for c in commits).strip(),
         "transcript": join_units([w.text for w in source_words], check_language(source_lang)),
         "segments": [
-            {"start_s": c.start_s, "end_s": c.end_s, "source": c.source, "text": c.text}
+            {
+                "start_s": c.start_s,
+                "end_s": c.end_s,
+                "source": c.source,
+                "text": c.text,
+                "speaker": c.speaker or None,
+            }
             for c in cues
         ],
         "commits": [c.to_json() for c in commits],

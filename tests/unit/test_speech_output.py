@@ -31,14 +31,22 @@ def chunks(audio: np.ndarray, step: int = 1600):
 
 def test_commits_are_spoken_clause_by_clause():
     g = ClauseGatherer("en")
-    assert g.add(commit(" ask")) is None
-    assert g.add(commit(" not")) is None
-    clause = g.add(commit(" what,"))
-    assert clause is not None and clause.text == "ask not what,"
-    assert g.add(commit(" you can", final=True)).text == "you can"
+    assert g.add(commit(" ask")) == []
+    assert g.add(commit(" not")) == []
+    assert [r.text for r in g.add(commit(" what,"))] == ["ask not what,"]
+    assert [r.text for r in g.add(commit(" you can", final=True))] == ["you can"]
     words = [g.add(commit(f" w{i}")) for i in range(4)]
-    assert words[:3] == [None] * 3  # word-by-word commits are gathered into a phrase
-    assert words[3] is not None and words[3].text == "w0 w1 w2 w3"
+    assert words[:3] == [[]] * 3  # word-by-word commits are gathered into a phrase
+    assert [r.text for r in words[3]] == ["w0 w1 w2 w3"]
+
+
+def test_a_piece_never_spans_two_speakers():
+    from dataclasses import replace
+
+    g = ClauseGatherer("en")
+    assert g.add(replace(commit(" so"), speaker=0)) == []
+    out = g.add(replace(commit(" yes.", final=True), speaker=1))
+    assert [(r.text, r.speaker) for r in out] == [("so", 0), ("yes.", 1)]
 
 
 def _speak_run(tmp_path: Path, synth: ToneSynth, warnings: list[str] | None = None):

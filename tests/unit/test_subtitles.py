@@ -192,7 +192,13 @@ def test_transcript_json_has_every_key(tmp_path) -> None:
     assert doc["interrupted"] is True
     assert (doc["translation"], doc["transcript"]) == ("你好，世界。", "Hello, world.")
     assert doc["segments"] == [
-        {"start_s": 0.5, "end_s": 1.5, "source": "Hello, world.", "text": "你好，世界。"}
+        {
+            "start_s": 0.5,
+            "end_s": 1.5,
+            "source": "Hello, world.",
+            "text": "你好，世界。",
+            "speaker": None,
+        }
     ]
     assert doc["commits"] == [x.to_json() for x in commits]
     assert doc["words"][1] == {
@@ -202,6 +208,7 @@ def test_transcript_json_has_every_key(tmp_path) -> None:
         "audio_s": 1.5,
         "committed_s": 1.6,
         "sentence_end": False,
+        "speaker": None,
     }
 
 
@@ -217,3 +224,53 @@ def test_interrupted_write_keeps_the_previous_file(tmp_path, monkeypatch) -> Non
         write_srt(path, [Cue(0.0, 1.0, "half")])
     assert path.read_text(encoding="utf-8") == SRT
     assert [p.name for p in tmp_path.iterdir()] == ["a.srt"]
+
+
+def spoken_by(commit: SpeechCommit, speaker: int) -> SpeechCommit:
+    from dataclasses import replace
+
+    return replace(commit, speaker=speaker)
+
+
+def test_cues_of_two_speakers_carry_labels_in_srt_and_vtt_voice_tags() -> None:
+    commits = [
+        spoken_by(c("你好。", 0, 0.5, 1.5, True), 0),
+        spoken_by(c("我们", 1, 2.0, 2.5), 1),
+        spoken_by(c("去公园。", 1, 2.0, 3.0, True), 1),
+        spoken_by(c("好。", 2, 4.0, 4.5, True), 0),
+    ]
+    cues = cues_from_commits(commits, [], "zh")
+    assert [q.speaker for q in cues] == ["S1", "S2", "S1"]
+    srt = srt_text(cues)
+    assert "\n[S1] 你好。\n" in srt and "\n[S2] 我们去公园。\n" in srt
+    vtt = vtt_text(cues, bilingual=False)
+    assert "\n<v S2>我们去公园。\n" in vtt and "\n<v S1>好。\n" in vtt
+
+
+def test_one_speaker_or_none_shows_no_labels() -> None:
+    alone = [spoken_by(c("你好。", 0, 0.5, 1.5, True), 0), spoken_by(c("好。", 1, 2, 3, True), 0)]
+    for commits in (alone, [c("你好。", 0, 0.5, 1.5, True)]):
+        cues = cues_from_commits(commits, [], "zh")
+        assert "[S" not in srt_text(cues) and "<v " not in vtt_text(cues)
+    assert [q.speaker for q in cues_from_commits(alone, [], "zh")] == ["S1", "S1"]
+
+
+def test_the_json_transcript_has_the_speaker_of_each_word_and_segment() -> None:
+    words = [
+        SourceWord("Hi.", 0.5, 1.0, 1.0, 1.1, True, 0),
+        SourceWord("Yes.", 2, 2.5, 2.5, 3, True, 1),
+    ]
+    commits = [spoken_by(c("嗨。", 0, 0.5, 1.0, True), 0), spoken_by(c("是。", 1, 2, 2.5, True), 1)]
+    cues = cues_from_commits(commits, words, "zh")
+    doc = transcript_document(
+        source_lang="en",
+        target_lang="zh",
+        audio="a.wav",
+        commits=commits,
+        source_words=words,
+        cues=cues,
+    )
+    assert [w["speaker"] for w in doc["words"]] == [0, 1]
+    assert [s["speaker"] for s in doc["segments"]] == ["S1", "S2"]
+    assert [s["source"] for s in doc["segments"]] == ["Hi.", "Yes."]
+    assert [x["speaker"] for x in doc["commits"]] == [0, 1]

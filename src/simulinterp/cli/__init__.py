@@ -7,7 +7,7 @@ import logging
 import sys
 
 from simulinterp import __version__
-from simulinterp.cli import evaluate, install, interpret, serve, train, translate
+from simulinterp.cli import evaluate, install, interpret, serve, speakers, train, translate
 from simulinterp.cli.common import EXIT_USAGE, CliError
 
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parser(sub)
     install.add_parser(sub)
     serve.add_parsers(sub)
+    speakers.add_diarize_parser(sub)
     return parser
 
 

@@ -99,6 +99,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-oracle", action="store_true", help="skip oracle_AL")
     add_speech_options(parser)
     add_voice_options(parser.add_argument_group("speech output (--target-type speech)"))
+    group = parser.add_argument_group("speakers (--source-type speech)")
+    group.add_argument(
+        "--speakers",
+        default="1",
+        help="1 (default: one speaker, untracked), auto (track up to 8) or N: with tracking, "
+        "DER and JER against --rttm, and with --target-type speech a voice per speaker and "
+        "speaker_similarity against the plain voices",
+    )
+    group.add_argument(
+        "--rttm",
+        help="folder of reference RTTM files, NAME.rttm per recording (default: rttm/ beside "
+        "the recording list, when it exists)",
+    )
+    group.add_argument(
+        "--no-adapt", action="store_true", help="plain packaged voices, one per speaker"
+    )
     parser.set_defaults(run=run_eval)
 
 

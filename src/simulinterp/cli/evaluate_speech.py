@@ -55,6 +55,7 @@ def run_speech_eval(args: argparse.Namespace) -> int:
     interrupted = False
     speech = _speech_factory(args, output, config.target_lang)
     spoken: list = []
+    speakers = _speaker_run(args, engine)
     try:
         with Progress() as bar:
             task = bar.add_task(f"{args.policy} on speech", total=len(items))
@@ -68,6 +69,7 @@ def run_speech_eval(args: argparse.Namespace) -> int:
                 glossaries,
                 speech,
                 spoken,
+                speakers,
             ):
                 instances.append(instance)
     except KeyboardInterrupt:
@@ -87,6 +89,10 @@ def run_speech_eval(args: argparse.Namespace) -> int:
     )
     if speech is not None:
         scores.update(_speech_scores(engine, scores, spoken, config.target_lang))
+    if speakers is not None:
+        scores.update(_diarization_scores(args, speakers, items))
+        if speech is not None:
+            scores.update(_similarity_scores(args, engine, speakers, items, spoken))
     if interrupted:
         scores["interrupted"] = True
     elif not args.no_offline:
@@ -104,6 +110,90 @@ def run_speech_eval(args: argparse.Namespace) -> int:
     print("\t".join(f"{scores[k]:.2f}" for k in keys if k in scores))
     print(f"wrote {output}/scores.json and instances.log", file=sys.stderr)
     return 130 if interrupted else 0
+
+
+def _speaker_run(args: argparse.Namespace, engine):
+    """Speaker tracking for ``--speakers auto|N``, or None."""
+    if args.speakers == "1":
+        return None
+    from simulinterp.cli.speakers import attach_voices, tracker_config
+    from simulinterp.eval.speech_run import SpeakerRun
+
+    config = tracker_config(args, engine)
+    if config is None:
+        return None
+    return SpeakerRun(config, lambda sink, session: attach_voices(args, sink, session))
+
+
+def _diarization_scores(args: argparse.Namespace, speakers, items) -> dict:
+    """``DER``, ``JER`` and their parts against the reference RTTM files, where there are any."""
+    from simulinterp.audio import probe
+    from simulinterp.eval.diarization import diarization_scores
+    from simulinterp.speakers.rttm import read_rttm
+
+    folder = Path(args.rttm) if args.rttm else Path(args.source).parent / "rttm"
+    refs, hyps, lengths = {}, {}, {}
+    for item in items:
+        path = folder / f"{item.audio.stem}.rttm"
+        if not path.is_file():
+            continue
+        turns = [t for ts in read_rttm(path).values() for t in ts]
+        key = item.audio.stem
+        refs[key], hyps[key] = turns, speakers.turns.get(str(item.audio), [])
+        lengths[key] = probe(item.audio).duration_s or max((t.end_s for t in turns), default=0)
+    if not refs:
+        if args.rttm:
+            raise CliError(f"no reference RTTM in {folder} for these recordings")
+        return {}
+    return diarization_scores(refs, hyps, lengths).to_json() | {"DER_files": len(refs)}
+
+
+def _similarity_scores(args: argparse.Namespace, engine, speakers, items, spoken) -> dict:
+    """``speaker_similarity`` and its twins (:mod:`simulinterp.eval.speaker_similarity`)."""
+    import soundfile
+
+    from simulinterp.audio import load_file
+    from simulinterp.cli.speak import load_voice
+    from simulinterp.eval.speaker_similarity import similarity_scores, speaker_samples
+
+    recordings = [r for r in spoken if r.wav and Path(r.wav).is_file()]
+    if not recordings:
+        return {}
+    synth, voice = load_voice(args.tts, args.voice, args.target_lang, threads=1)
+    plain_voice = _plain_voice(synth, voice, args.target_lang)
+    samples = []
+    for recording in recordings:
+        item = items[recording.index]
+        output, rate = soundfile.read(recording.wav, dtype="float32")
+        samples += speaker_samples(
+            load_file(str(item.audio), max_s=4 * 3600),
+            speakers.turns.get(str(item.audio), []),
+            output if output.ndim == 1 else output.mean(axis=1),
+            rate,
+            recording.spoken,
+            plain_voice,
+        )
+    return similarity_scores(samples, engine.speaker_encoder)
+
+
+def _plain_voice(synth, voice: str, lang: str):
+    """``(speaker, texts) -> 16 kHz audio`` in the voice ``--no-adapt`` gives that speaker."""
+    import numpy as np
+    import soxr
+
+    from simulinterp.speakers.voices import SpeakerVoices, VoiceBank
+    from simulinterp.tts.base import OUTPUT_RATE, to_output_rate
+
+    plain = SpeakerVoices(VoiceBank(synth, lang), adapt=False, default=voice)
+
+    def speak(speaker: int, texts: list[str]) -> np.ndarray:
+        name = plain.voice_for(speaker).name
+        clips = [to_output_rate(c) for t in texts for c in synth.synthesize(t, name, lang)]
+        if not clips:
+            return np.zeros(0, np.float32)
+        return soxr.resample(np.concatenate(clips), OUTPUT_RATE, 16_000).astype(np.float32)
+
+    return speak
 
 
 def _speech_factory(args: argparse.Namespace, output: Path, lang: str):

@@ -36,6 +36,7 @@ from simulinterp.cli.speak import (
     playback_problem,
     speech_sink,
 )
+from simulinterp.cli.speakers import add_speaker_options, attach_voices, tracker_config
 
 if TYPE_CHECKING:
     from simulinterp.sinks import Sink
@@ -64,6 +65,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_model(parser, default=None)
     add_glossary(parser)
     add_speech_options(parser)
+    add_speaker_options(parser)
     add_speech_output(parser)
     parser.add_argument("--output", help="folder for the subtitle files (default: beside input)")
     parser.add_argument(
@@ -124,6 +126,7 @@ def run_interpret(args: argparse.Namespace) -> int:
         )
     source = _open_source(args)
     session = build_session(args, realtime=args.mic or args.realtime)
+    attach_voices(args, speech, session)
     return interpret(
         session, source, out, jsonl=args.jsonl, audio_name=args.audio or "mic", speech=speech
     )
@@ -144,7 +147,12 @@ def build_session(args: argparse.Namespace, *, realtime: bool):
     except (ModelNotFoundError, ValueError) as err:
         raise CliError(str(err)) from err
     return engine.session(
-        policy_from(args), translator_config(args), rec, realtime=realtime, glossary=glossary
+        policy_from(args),
+        translator_config(args),
+        rec,
+        realtime=realtime,
+        glossary=glossary,
+        speakers=tracker_config(args, engine),
     )
 
 

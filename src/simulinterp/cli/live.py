@@ -1,4 +1,5 @@
-"""Live subtitles on the terminal: tentative source dimmed, committed translation bright."""
+"""Live subtitles on the terminal: tentative source dimmed, committed translation bright, and
+once two speakers are heard, each line labelled and coloured by its speaker."""
 
 from __future__ import annotations
 
@@ -8,6 +9,14 @@ from typing import Any
 from simulinterp.events import SessionStep, SpokenSegment
 from simulinterp.lang import join_units
 from simulinterp.sinks import RunEnd, RunInfo, Sink
+
+SPEAKER_STYLES = ("bright_green", "bright_magenta", "bright_yellow", "bright_blue", "bright_red")
+SPEAKER_STYLES += ("green", "magenta", "yellow", "blue", "red")
+
+
+def speaker_style(speaker: int) -> str:
+    """The colour of speaker ``speaker`` (0-based) on the terminal."""
+    return SPEAKER_STYLES[speaker % len(SPEAKER_STYLES)]
 
 
 def _clock(seconds: float) -> str:
@@ -28,6 +37,7 @@ class LiveSubtitles(Sink):
         self.console = Console(stderr=True)
         self.live: Any = None
         self._lines: dict[int, tuple[float, str]] = {}
+        self._speakers: dict[int, int] = {}  # segment -> speaker
         self._source = ""
         self._tentative = ""
         self._source_lang = "en" if target_lang == "zh" else "zh"
@@ -67,18 +77,30 @@ class LiveSubtitles(Sink):
         for commit in step.commits:
             start, text = self._lines.get(commit.segment, (commit.source_start_s, ""))
             self._lines[commit.segment] = (start, (text + commit.text).strip())
+            if commit.speaker is not None:
+                self._speakers.setdefault(commit.segment, commit.speaker)
         if self.quiet:
             return
         if self.live is not None:
             self.live.update(self._render())
         else:
             for commit in step.commits:
+                who = (
+                    f"S{commit.speaker + 1}: "
+                    if self._labelled and commit.speaker is not None
+                    else ""
+                )
                 print(
                     f"[{_clock(commit.source_start_s)} heard, {commit.elapsed_s:6.2f}s] "
-                    f"{commit.text.strip()}",
+                    f"{who}{commit.text.strip()}",
                     file=sys.stderr,
                     flush=True,
                 )
+
+    @property
+    def _labelled(self) -> bool:
+        """Speaker labels show once two speakers have spoken."""
+        return len(set(self._speakers.values())) >= 2
 
     def _render(self) -> Any:
         from rich.text import Text
@@ -87,7 +109,13 @@ class LiveSubtitles(Sink):
         for segment in sorted(self._lines)[-self.max_lines :]:
             start, text = self._lines[segment]
             out.append(f"[{_clock(start)}] ", style="cyan")
-            out.append(text + "\n", style="bold bright_white")
+            speaker = self._speakers.get(segment)
+            if self._labelled and speaker is not None:
+                style = speaker_style(speaker)
+                out.append(f"S{speaker + 1} ", style=f"bold {style}")
+                out.append(text + "\n", style=f"bold {style}")
+            else:
+                out.append(text + "\n", style="bold bright_white")
         out.append("heard: ", style="bold")
         out.append(self._source[-160:])
         if self._tentative:

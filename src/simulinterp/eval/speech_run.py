@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +38,21 @@ if TYPE_CHECKING:
     from simulinterp.tts.output import SpeechOutput
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SpeakerRun:
+    """Speaker tracking in an evaluation run.
+
+    Attributes:
+        tracker: the tracker settings of every session.
+        attach: ``(speech sink, session) -> None``: gives the sink a voice per speaker.
+        turns: recording path -> the tracker's turns (filled as the run goes).
+    """
+
+    tracker: object
+    attach: Callable[[object, object], None]
+    turns: dict[str, list] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,15 +113,21 @@ def run_item(
     speech: SpeechOutput | None = None,
     busy_s: dict[str, float] | None = None,
     realtime: bool = False,
+    speakers: SpeakerRun | None = None,
 ) -> list[SpeechInstance]:
     """Interpret one recording; one instance, or one per reference sentence (long form).
 
     With ``speech`` (a fresh speech sink), the interpretation is also spoken (see
     :mod:`simulinterp.eval.speech_output`); ``busy_s`` receives the seconds recognition and
     translation spent computing. ``realtime`` plays the file at the speaker's pace through the
-    live (duplex, wall-clock) pipeline instead of the computation-aware simulation.
+    live (duplex, wall-clock) pipeline instead of the computation-aware simulation. With
+    ``speakers``, the session tracks speakers (its turns are kept in ``speakers.turns``) and the
+    speech sink gets a voice per speaker.
     """
-    session = engine.session(policy, config, glossary=glossary, realtime=realtime)
+    tracker = speakers.tracker if speakers is not None else None
+    session = engine.session(policy, config, glossary=glossary, realtime=realtime, speakers=tracker)
+    if speakers is not None and speech is not None and session.tracker is not None:
+        speakers.attach(speech, session)
     record = Collector()
     result = run(
         FileSource(str(item.audio), realtime=realtime),
@@ -120,6 +141,8 @@ def run_item(
         raise KeyboardInterrupt
     if busy_s is not None:
         busy_s.update(session.busy_s)
+    if speakers is not None and session.tracker is not None:
+        speakers.turns[str(item.audio)] = session.tracker.turns()
     transcript = join_units([w.text for w in record.words], config.source_lang)
     whole = speech_instance(
         index,
@@ -147,6 +170,7 @@ def run_items(
     glossaries: Sequence[Glossary] | None = None,
     speech: Callable[[int, SpeechItem], SpeechOutput] | None = None,
     spoken: list[SpokenRecording] | None = None,
+    speakers: SpeakerRun | None = None,
 ) -> Iterator[SpeechInstance]:
     """Interpret every item (with its glossary), appending each instance to ``log_path``.
 
@@ -158,7 +182,9 @@ def run_items(
         for index, item in enumerate(items):
             glossary = glossaries[index] if glossaries is not None else None
             sink = speech(index, item) if speech is not None else None
-            instances = run_item(engine, item, index, policy, config, glossary, sink)
+            instances = run_item(
+                engine, item, index, policy, config, glossary, sink, speakers=speakers
+            )
             if sink is not None and spoken is not None:
                 spoken.append(
                     SpokenRecording(

@@ -203,6 +203,7 @@ class Connection:
             voice=voice,
             save_dir=self.settings.save_dir,
             backpressure=self.settings.backpressure,
+            voice_bank=self.engine.voice_bank(config.target_lang) if voice else None,
         )
         self.session_id, self.client_id = self.session.id, config.client_id
         self.registry.add(self)

@@ -4,6 +4,7 @@ connection built from the client's config."""
 from __future__ import annotations
 
 import ipaddress
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,8 @@ from pathlib import Path
 from simulinterp.pipeline import SpeechEngine, SpeechSession
 from simulinterp.server.backpressure import BackpressureConfig
 from simulinterp.server.protocol import ClientConfig, ProtocolError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,8 @@ class ServerEngine:
         self._voice_loader = voice_loader
         self._voices: dict[str, tuple[object, str]] = {}
         self._lock = threading.Lock()
+        self._no_encoder = False
+        self._banks: dict[str, object] = {}
 
     def session(self, config: ClientConfig) -> SpeechSession:
         """A real-time session for ``config``.
@@ -125,11 +130,48 @@ class ServerEngine:
         except (ValueError, GlossaryError) as err:
             raise ProtocolError("bad_config", str(err)) from err
         recognizer = RecognizerConfig(lang=config.source_lang, step_s=self.asr_step_s)
-        return self.speech.session(policy, translator, recognizer, realtime=True, glossary=glossary)
+        return self.speech.session(
+            policy,
+            translator,
+            recognizer,
+            realtime=True,
+            glossary=glossary,
+            speakers=self.tracker(config),
+        )
+
+    def tracker(self, config: ClientConfig):
+        """The speaker tracker settings for ``config``; None (one speaker) when the client asks
+        for one or no speaker encoder is installed (said once in the log)."""
+        from simulinterp.packaged import ModelNotFoundError
+        from simulinterp.speakers.tracker import TrackerConfig
+
+        if config.speakers <= 1 or self._no_encoder:
+            return None
+        assert self.speech is not None
+        try:
+            self.speech.speaker_encoder  # noqa: B018 - loaded once, shared
+        except (ModelNotFoundError, ValueError) as err:
+            self._no_encoder = True
+            logger.warning("speakers: %s; every session has one speaker", err)
+            return None
+        return TrackerConfig(max_speakers=config.speakers)
 
     @property
     def has_voice(self) -> bool:
         return self._voice_loader is not None
+
+    def voice_bank(self, lang: str):
+        """The packaged voices of ``lang`` and their profiles (measured once, shared by the
+        sessions that give each speaker a voice), or None without a voice."""
+        voice = self.voice(lang)
+        if voice is None:
+            return None
+        from simulinterp.speakers.voices import VoiceBank, profile_cache
+
+        with self._lock:
+            if lang not in self._banks:
+                self._banks[lang] = VoiceBank(voice[0], lang, cache=profile_cache(voice[0], lang))
+            return self._banks[lang]
 
     def voice(self, lang: str) -> tuple[object, str] | None:
         """The synthesizer and voice for ``lang`` (loaded on first use), or None."""

@@ -80,6 +80,8 @@ class ClientConfig:
         sample_rate: Hz of the audio frames.
         client_id: the client's name for itself (a reconnect replaces its old session).
         partials: send the tentative source text.
+        speakers: the most speakers to tell apart (1: no tracking; the default 8 is
+            ``"auto"``).
     """
 
     source_lang: str = "zh"
@@ -91,6 +93,7 @@ class ClientConfig:
     sample_rate: int = 16000
     client_id: str | None = None
     partials: bool = True
+    speakers: int = 8
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ _CONFIG_FIELDS = {
     "sample_rate",
     "client_id",
     "partials",
+    "speakers",
 }
 
 
@@ -202,7 +206,16 @@ def parse_config(message: dict[str, Any]) -> ClientConfig:
         sample_rate=rate,
         client_id=client_id,
         partials=_flag(message, "partials", True),
+        speakers=_speakers(message.get("speakers", "auto")),
     )
+
+
+def _speakers(value: object) -> int:
+    if value == "auto":
+        return 8
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 32:
+        raise ProtocolError("bad_config", f"'speakers' must be \"auto\" or 1 to 32, got {value!r}")
+    return value
 
 
 def _choice(message: dict[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:

@@ -122,8 +122,10 @@ class ClientSink(Sink):
         *,
         partials: bool = True,
         arrived_at: Callable[[float], float | None] = lambda audio_s: None,
+        tracked: bool = False,
     ) -> None:
         self.post = post
+        self.tracked = tracked  # the session's tracker sends the speaker turns
         self._arrived_at = arrived_at
         self.partials_wanted = partials
         self.partials_allowed = True  # the backpressure rule's switch
@@ -145,8 +147,8 @@ class ClientSink(Sink):
                 if self.partials_wanted and self.partials_allowed:
                     self.post(event, False)
                 continue
-            if event["type"] == "source" and not self._speaking:
-                self._speaking = True  # one speaker until speaker detection lands
+            if event["type"] == "source" and not self._speaking and not self.tracked:
+                self._speaking = True  # untracked: one speaker
                 self.post(
                     {"type": "speaker", "speaker": 0, "label": "S1", "start_s": event["start_s"]},
                     True,
@@ -190,11 +192,17 @@ class ServerSession:
         voice: tuple[Any, str] | None = None,
         save_dir: Path | None = None,
         backpressure: BackpressureConfig | None = None,
+        voice_bank: Any = None,
     ) -> None:
         self.id = f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
         self.session, self.config = session, config
         self.audio = LiveAudio(config.sample_rate)
-        self.client = ClientSink(post, partials=config.partials, arrived_at=self.audio.arrived_at)
+        self.client = ClientSink(
+            post,
+            partials=config.partials,
+            arrived_at=self.audio.arrived_at,
+            tracked=session.tracker is not None,
+        )
         self.record = Collector()
         self.rule = Backpressure(backpressure)
         self.started = time.monotonic()
@@ -211,6 +219,11 @@ class ServerSession:
         self.speech = None
         if voice is not None:
             self.speech = self._speech_sink(*voice)
+            if session.tracker is not None and voice_bank is not None:
+                from simulinterp.speakers.voices import SpeakerVoices
+
+                self.speech.voices = SpeakerVoices(voice_bank, default=voice[1], prefix=self.id)
+                self.speech.profiles = session.tracker.profile
             sinks.append(self.speech)
         self._sinks = sinks
         self._warned_drop = False
@@ -260,6 +273,8 @@ class ServerSession:
         except BaseException as err:  # reported to the client as an internal error
             logger.exception("session %s failed", self.id)
             self.failure = err
+        if self.speech is not None and self.speech.voices is not None:
+            self.speech.voices.close()  # the shared synthesizer forgets this session's voices
         self.on_done()
 
     def join(self, timeout_s: float | None = None) -> bool:

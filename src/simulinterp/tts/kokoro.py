@@ -185,6 +185,16 @@ class KokoroSynthesizer:
             raise ValueError(f"a kokoro style has {MAX_TOKENS} rows of 256, not {table.shape}")
         self._styles[name] = table
 
+    def remove_voice(self, name: str) -> None:
+        """Forget a voice registered by :meth:`add_voice` (packaged voices stay)."""
+        if name not in VOICES["zh"] and name not in VOICES["en"]:
+            self._styles.pop(name, None)
+
+    @property
+    def packaged(self) -> tuple[str, ...]:
+        """The voices that ship (not the blends added since)."""
+        return VOICES["zh"]
+
     def phonemes(self, clause: Clause) -> str:
         """Kokoro phonemes of one clause, each run through its language's front end."""
         self.load()

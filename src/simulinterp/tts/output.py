@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +33,9 @@ from simulinterp.lang import is_clause_end, split_units
 from simulinterp.sinks import RunEnd, RunInfo, Sink
 from simulinterp.tts.base import OUTPUT_RATE, SynthesisError, Synthesizer, to_output_rate
 from simulinterp.tts.scheduler import OutputScheduler, SchedulerConfig
+
+if TYPE_CHECKING:
+    from simulinterp.speakers.voices import SpeakerVoices
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +55,7 @@ class SpeechRequest:
         elapsed_s: computation-aware time of its last commit, seconds.
         audio_s: source audio consumed at its last commit, seconds.
         source_end_s: end of the latest source word read, seconds.
+        speaker: 0-based id of who said its source (None: untracked).
     """
 
     text: str
@@ -58,30 +63,48 @@ class SpeechRequest:
     elapsed_s: float
     audio_s: float
     source_end_s: float
+    speaker: int | None = None
 
 
 class ClauseGatherer:
     """Joins commits into speakable pieces (pure): a piece ends at a clause mark, at the end of
     a sentence, or once it holds ``MIN_CHUNK_UNITS`` (a clause policy's capped commit is
-    spoken at once; word-by-word commits are gathered into short phrases)."""
+    spoken at once; word-by-word commits are gathered into short phrases). A piece never
+    spans two speakers: a commit by another speaker first sends what was gathered."""
 
     def __init__(self, lang: str) -> None:
         self.lang = lang
         self._text = ""
+        self._last: SpeechCommit | None = None
 
-    def add(self, commit: SpeechCommit) -> SpeechRequest | None:
-        """Take a commit; a clause when one is complete."""
+    def add(self, commit: SpeechCommit) -> list[SpeechRequest]:
+        """Take a commit; the pieces it completes (none, one, or two on a change of speaker)."""
+        out = []
+        last = self._last
+        if last is not None and commit.speaker != last.speaker and self._text.strip():
+            out.append(self._request(self._text.strip(), last))
+            self._text = ""
+        self._last = commit
         self._text += commit.text
         text = self._text.strip()
         if not text:
-            return None
+            return out
         long = len(split_units(text, self.lang)) >= MIN_CHUNK_UNITS[self.lang]
         if commit.final or is_clause_end(text[-1]) or long:
             self._text = ""
-            return SpeechRequest(
-                text, commit.segment, commit.elapsed_s, commit.audio_s, commit.source_end_s
-            )
-        return None
+            out.append(self._request(text, commit))
+        return out
+
+    @staticmethod
+    def _request(text: str, commit: SpeechCommit) -> SpeechRequest:
+        return SpeechRequest(
+            text,
+            commit.segment,
+            commit.elapsed_s,
+            commit.audio_s,
+            commit.source_end_s,
+            commit.speaker,
+        )
 
 
 class SpeechOutput(Sink):
@@ -99,6 +122,10 @@ class SpeechOutput(Sink):
         warn: where warnings go (default: the log).
         on_spoken: called with each clause placed on the timeline (in the synthesis thread).
         max_queue: clauses waiting for synthesis at most (beyond, a clause is skipped).
+        voices: a voice per speaker (:class:`~simulinterp.speakers.voices.SpeakerVoices`);
+            None speaks every clause with ``voice``.
+        profiles: speaker id -> their voice profile so far (the session's tracker), for
+            ``voices`` to adapt to.
     """
 
     name = "speech"
@@ -116,8 +143,11 @@ class SpeechOutput(Sink):
         warn: Callable[[str], None] | None = None,
         on_spoken: Callable[[SpokenSegment], None] | None = None,
         max_queue: int = 64,
+        voices: SpeakerVoices | None = None,
+        profiles: Callable[[int], object] | None = None,
     ) -> None:
         self.synthesizer, self.voice, self.lang = synthesizer, voice, lang
+        self.voices, self.profiles = voices, profiles
         self.wav_path, self.review_path = wav_path, review_path
         self._player_factory = player_factory
         self.scheduler = OutputScheduler(scheduler)
@@ -156,6 +186,8 @@ class SpeechOutput(Sink):
         try:
             for _ in self.synthesizer.synthesize(WARM_UP[self.lang], self.voice, self.lang):
                 pass
+            if self.voices is not None and self.voices.adapt:
+                self.voices.bank.measured()  # the packaged voices' pitch, before the first fit
         except Exception as err:  # the run's own synthesis will report it, clause by clause
             logger.debug("warm-up failed: %s", err)
 
@@ -165,16 +197,16 @@ class SpeechOutput(Sink):
 
     def step(self, step: SessionStep) -> None:
         for commit in step.commits:
-            request = self._gatherer.add(commit)
-            if request is None or self.failed:
-                continue
-            try:
-                self._queue.put_nowait(request)
-            except queue.Full:
-                self.scheduler.skipped += 1
-                self._warn(
-                    f"speech is {self._queue.maxsize} clauses behind; skipped: {request.text}"
-                )
+            for request in self._gatherer.add(commit):
+                if self.failed:
+                    continue
+                try:
+                    self._queue.put_nowait(request)
+                except queue.Full:
+                    self.scheduler.skipped += 1
+                    self._warn(
+                        f"speech is {self._queue.maxsize} clauses behind; skipped: {request.text}"
+                    )
 
     def close(self, end: RunEnd) -> None:
         from simulinterp.audio.output import write_review
@@ -216,12 +248,25 @@ class SpeechOutput(Sink):
             return self._info.clock_s()
         return max(self._free_s, request.elapsed_s)
 
+    def _voice(self, request: SpeechRequest) -> tuple[str, float]:
+        """The voice of the clause's speaker and their rate factor."""
+        if self.voices is None:
+            return self.voice, 1.0
+        speaker = request.speaker
+        profile = None
+        if self.profiles is not None and speaker is not None:
+            profile = self.profiles(speaker)
+        fit = self.voices.voice_for(speaker, profile)
+        return fit.name, fit.speed
+
     def _speak(self, request: SpeechRequest) -> None:
         begin = self._now(request)
-        expected_s = len(split_units(request.text, self.lang)) / SPEECH_UNITS_PER_S[self.lang]
-        speed = self.scheduler.speed(begin, request.elapsed_s, expected_s)
         started = time.perf_counter()
-        for clause in self.synthesizer.synthesize(request.text, self.voice, self.lang, speed=speed):
+        voice, rate = self._voice(request)
+        expected_s = len(split_units(request.text, self.lang)) / SPEECH_UNITS_PER_S[self.lang]
+        catch_up = self.scheduler.speed(begin, request.elapsed_s, expected_s / rate)
+        speed = min(max(catch_up * rate, 0.8), self.scheduler.config.max_speed)
+        for clause in self.synthesizer.synthesize(request.text, voice, self.lang, speed=speed):
             samples = to_output_rate(clause)
             spent = time.perf_counter() - started
             ready = self._now(request) if self._realtime else begin + spent
@@ -247,6 +292,8 @@ class SpeechOutput(Sink):
                 compute_s=clause.compute_s,
                 commit_audio_s=request.audio_s,
                 committed_s=request.elapsed_s,
+                speaker=request.speaker,
+                voice=voice,
             )
             self.spoken.append(spoken)
             for listener in self.listeners:

@@ -1,0 +1,1 @@
+"""Who is speaking: speaker embeddings, online change detection and clustering."""
