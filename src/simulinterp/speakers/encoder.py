@@ -269,9 +269,8 @@ class GE2EEncoder:
 
     def _prepare_layer(self, weights: Mapping[str, np.ndarray], k: int) -> tuple[np.ndarray, ...]:
         h = self.hidden
-        order = np.r_[
-            0 : 2 * h, 3 * h : 4 * h, 2 * h : 3 * h
-        ]  # torch's (i, f, g, o) -> (i, f, o, g)
+        # torch's gate order (i, f, g, o) -> (i, f, o, g)
+        order = np.r_[0 : 2 * h, 3 * h : 4 * h, 2 * h : 3 * h]
         scale = np.r_[np.full(3 * h, 0.5), np.ones(h)].astype(np.float32)
         w_ih = np.asarray(weights[f"lstm.weight_ih_l{k}"], np.float32)[order] * scale[:, None]
         w_hh = np.asarray(weights[f"lstm.weight_hh_l{k}"], np.float32)[order] * scale[:, None]

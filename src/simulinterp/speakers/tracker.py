@@ -378,7 +378,9 @@ class SpeakerTracker:
             label = cur
         self._spans.append(_Span(start_s, end_s, label))
         if sims[label] >= cfg.update_similarity:
-            self._learn(label, e, samples)
+            self._learn(label, e)
+        if label == best:  # the voice profile learns from every window that is clearly theirs
+            self._hear(label, samples)
         if label != cur:
             self.current = label
             return SpeakerChange(label, start_s, heard_s, new=False)
@@ -428,14 +430,17 @@ class SpeakerTracker:
         self.current = speaker
         return SpeakerChange(speaker, turn_start, heard_s, new=True)
 
-    def _learn(self, speaker: int, e: np.ndarray, samples: np.ndarray) -> None:
+    def _learn(self, speaker: int, e: np.ndarray) -> None:
         s = self.speakers[speaker]
         s.windows += 1
         weight = 1.0 / min(s.windows, self.config.centroid_memory)
         centroid = (1 - weight) * s.centroid + weight * e
         s.centroid = (centroid / (np.linalg.norm(centroid) or 1.0)).astype(np.float32)
+
+    def _hear(self, speaker: int, samples: np.ndarray) -> None:
+        """The newest hop of a window's voiced audio goes into the speaker's voice profile."""
         hop = int(self.config.hop_s * SAMPLE_RATE)
-        s.profile.add(samples[-hop:] if len(samples) > hop else samples, SAMPLE_RATE)
+        self.speakers[speaker].profile.add(samples[-hop:], SAMPLE_RATE)
 
 
 def _absorb_slivers(pieces: list[SpeakerTurn], min_s: float) -> list[SpeakerTurn]:
