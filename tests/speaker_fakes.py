@@ -33,11 +33,11 @@ def silence(seconds: float) -> np.ndarray:
 
 
 class HumEncoder:
-    """Embeds a window as its normalized energy in 40 Hz bands from 80 to 1040 Hz."""
+    """Embeds a window as its normalized energy in 40 Hz bands from 80 Hz (24 bands, to
+    1040 Hz, or fewer: 8 stay below the recognizer's tone words)."""
 
-    dim = 24
-
-    def __init__(self) -> None:
+    def __init__(self, bands: int = 24) -> None:
+        self.dim = bands
         self.calls: list[int] = []  # windows per call
 
     def embed_windows(self, windows: Sequence[np.ndarray]) -> np.ndarray:
@@ -52,3 +52,15 @@ class HumEncoder:
             out[i] = np.sqrt(out[i])
             out[i] /= np.linalg.norm(out[i]) or 1.0
         return out
+
+
+def hummed(audio: np.ndarray, spans: list[tuple[float, float, int]]) -> np.ndarray:
+    """``audio`` (tone words) with speaker ``k``'s hum under its sounding parts in each
+    ``(start_s, end_s, k)``."""
+    out = audio.copy()
+    t = np.arange(len(audio)) / SAMPLE_RATE
+    loud = np.abs(audio) > 1e-4
+    for start, end, k in spans:
+        part = (t >= start) & (t < end) & loud
+        out[part] += 0.1 * np.sin(2 * np.pi * VOICES[k] * t[part])
+    return out.astype(np.float32)

@@ -171,18 +171,22 @@ class SpeechSession:
     def translate(self, transcript: Transcript, *, final: bool = False) -> SessionStep:
         """The translator's half of a step: read the words ``transcript`` committed."""
         started = self._clock()
-        units = []
-        for word in transcript.committed:
-            self.words.append(word)
-            units.append(
-                SourceUnit(
-                    word.text,
-                    len(self.words) - 1,
-                    arrival_s=word.committed_s,
-                    sentence_end=word.sentence_end,
+        commits: list[TargetCommit] = []
+        for run_ in self._speaker_runs(transcript.committed):
+            if self.words and run_[0].speaker != self.words[-1].speaker:
+                commits += self.translator.end_sentence()  # a new speaker, a new sentence
+            units = []
+            for word in run_:
+                self.words.append(word)
+                units.append(
+                    SourceUnit(
+                        word.text,
+                        len(self.words) - 1,
+                        arrival_s=word.committed_s,
+                        sentence_end=word.sentence_end,
+                    )
                 )
-            )
-        commits: list[TargetCommit] = self.translator.feed_batch(units)
+            commits += self.translator.feed_batch(units)
         if transcript.boundary:
             commits += self.translator.end_sentence()
         if final:
@@ -198,6 +202,17 @@ class SpeechSession:
         while self._turns:
             turns.append(self._turns.popleft())
         return SessionStep(transcript, out, warnings, tuple(turns))
+
+    @staticmethod
+    def _speaker_runs(words: Sequence[SourceWord]) -> list[list[SourceWord]]:
+        """``words`` cut where the speaker changes."""
+        runs: list[list[SourceWord]] = []
+        for word in words:
+            if runs and runs[-1][-1].speaker == word.speaker:
+                runs[-1].append(word)
+            else:
+                runs.append([word])
+        return runs
 
     def _on_audio(self, commit: TargetCommit) -> SpeechCommit:
         """A translator commit placed on the source-audio timeline."""

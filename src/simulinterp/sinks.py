@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from simulinterp.audio import AudioChunk
-from simulinterp.events import SessionStep, SourceWord, SpeechCommit, step_events
+from simulinterp.events import SessionStep, SourceWord, SpeakerTurnStart, SpeechCommit, step_events
 
 logger = logging.getLogger(__name__)
 
@@ -89,11 +89,13 @@ class Collector(Sink):
         self.words: list[SourceWord] = []
         self.commits: list[SpeechCommit] = []
         self.warnings: list[str] = []
+        self.speakers: list[SpeakerTurnStart] = []
 
     def step(self, step: SessionStep) -> None:
         self.words.extend(step.transcript.committed)
         self.commits.extend(step.commits)
         self.warnings.extend(step.warnings)
+        self.speakers.extend(step.speakers)
 
     @property
     def translation(self) -> str:

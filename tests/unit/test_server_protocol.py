@@ -59,10 +59,12 @@ def test_a_full_config():
         sample_rate=48000,
         client_id="tab-4f2a",
         partials=False,
+        speakers=3,
     )
     assert parsed == ClientConfig(
-        "en", "zh", "wait-k", 3.0, True, (("Hao Ren", "郝仁"),), 48000, "tab-4f2a", False
+        "en", "zh", "wait-k", 3.0, True, (("Hao Ren", "郝仁"),), 48000, "tab-4f2a", False, 3
     )
+    assert config(speakers="auto").speakers == 8 and config(speakers=1).speakers == 1
 
 
 @pytest.mark.parametrize(
@@ -85,6 +87,10 @@ def test_a_full_config():
         ({"glossary": [["a", "b"]]}, "bad_config", "glossary term 1"),
         ({"glossary": [{"source": " ", "target": "b"}]}, "bad_config", "glossary term 1"),
         ({"glossary": [{"source": "a", "target": "b"}] * 501}, "bad_config", "500"),
+        ({"speakers": 0}, "bad_config", "speakers"),
+        ({"speakers": 33}, "bad_config", "speakers"),
+        ({"speakers": "many"}, "bad_config", "speakers"),
+        ({"speakers": True}, "bad_config", "speakers"),
     ],
 )
 def test_a_bad_config_names_what_is_wrong(fields, code, names):

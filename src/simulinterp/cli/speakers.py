@@ -139,7 +139,7 @@ def run_diarize(args: argparse.Namespace) -> int:
         tracker.finish()
         if problem is not None:
             failed += 1
-            print(f"{path}: {problem}", file=sys.stderr)
+            print(str(problem), file=sys.stderr)
             if tracker.audio_s == 0:
                 continue
         folder = Path(args.output) if args.output else path.parent
