@@ -200,12 +200,15 @@ class SpeakerVoices:
         default: the voice of the first speaker when not adapting (the run's ``--voice``).
         prefix: starts the names of the voices it registers (unique per session when sessions
             share a synthesizer).
+        timbre_from_base: keep the base voice's timbre values and mix only the others (see
+            :meth:`_style`).
     """
 
     bank: VoiceBank
     adapt: bool = True
     default: str | None = None
     prefix: str = "speaker"
+    timbre_from_base: bool = True
     fits: dict[int, VoiceFit] = field(default_factory=dict)
     _state: dict[int, _Speaker] = field(default_factory=dict)
 
@@ -256,10 +259,21 @@ class SpeakerVoices:
             speed = float(np.clip(target.rate_per_s / base_rate, *SPEED_RANGE))
         base, weights, f0 = choice
         name = f"{self.prefix}-{speaker + 1}-{self.bank.lang}"
-        style = self.bank.synth.blend(weights)
+        style = self._style(base, weights)
         self.bank.synth.add_voice(name, style)
         logger.debug("speaker %d: %s (F0 %.0f Hz, speed %.2f)", speaker, weights, f0, speed)
         return VoiceFit(name, base, weights, f0, speed, True, target.voiced_s)
+
+    def _style(self, base: str, weights: dict[str, float]) -> np.ndarray:
+        """The mix of ``weights``; where the synthesizer says which values carry timbre
+        (``timbre_dims``: Kokoro's first 128), those stay the base voice's, so the pitch moves
+        toward the speaker without the other voice's timbre."""
+        synth = self.bank.synth
+        mixed = np.array(synth.blend(weights), dtype=np.float32)
+        dims = getattr(synth, "timbre_dims", 0) if self.timbre_from_base else 0
+        if dims:
+            mixed[..., :dims] = np.asarray(synth.blend({base: 1.0}))[..., :dims]
+        return mixed
 
     @staticmethod
     def _mix(

@@ -117,6 +117,7 @@ class KokoroSynthesizer:
 
     name = "kokoro"
     sample_rate = SAMPLE_RATE
+    timbre_dims = 128  # the first 128 style values carry timbre, the last pitch and prosody
     license = "Apache-2.0 (Kokoro-82M weights and voices, hexgrad; ONNX export MIT)"
 
     def __init__(self, threads: int = 1) -> None:
