@@ -12,6 +12,7 @@ import soundfile as sf
 from fakes import EN_ZH, DictionaryLLM
 from simulinterp.audio import AudioError
 from simulinterp.cli import main
+from speaker_fakes import OneVoiceEncoder
 from speech_fakes import EnergyVAD, ToneWhisper, speak
 
 SCRIPT = [["we", "go", "to", "the", "park"], ["he", "likes", "it"]]
@@ -28,6 +29,10 @@ def fake_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     )
     monkeypatch.setattr("simulinterp.asr.whisper.WhisperEngine", lambda *a, **k: ToneWhisper())
     monkeypatch.setattr("simulinterp.asr.vad.SileroVAD", lambda *a, **k: EnergyVAD())
+    # one speaker, tracked (the default --speakers auto) by a stand-in for GE2E
+    monkeypatch.setattr(
+        "simulinterp.speakers.encoder.GE2EEncoder", lambda *a, **k: OneVoiceEncoder()
+    )
 
 
 def tones(path: Path, rate: int = 16000, channels: int = 1) -> str:
