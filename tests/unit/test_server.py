@@ -10,7 +10,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from server_fakes import CONFIG, frames, script_audio, tone_engine
 from simulinterp.server.app import create_app
-from simulinterp.server.engine import ServerSettings
+from simulinterp.server.engine import ServerEngine, ServerSettings
+from speech_fakes import EnergyVAD
 
 BASE = "http://127.0.0.1:8000"
 
@@ -397,3 +398,37 @@ def test_the_server_voice_is_piper_for_english_when_it_can_be(
 
     monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/espeak-ng" if espeak else None)
     assert voice_backend(tts, lang) == chosen
+
+
+def test_a_tracked_session_sends_speaker_turns_and_a_voice_per_speaker(tmp_path, monkeypatch):
+    from simulinterp.pipeline import SpeechSession
+    from simulinterp.speakers.tracker import SpeakerTracker
+    from speaker_fakes import HumEncoder
+    from unit.test_speaker_pipeline import two_speakers
+    from unit.test_speaker_voices import StyleSynth
+
+    monkeypatch.setenv("SIMULINTERP_CACHE", str(tmp_path))  # the voices' profiles go here
+    plain = tone_engine()
+
+    def tracked(config):
+        session = plain.session(config)
+        tracker = SpeakerTracker(HumEncoder(bands=8), EnergyVAD())
+        return SpeechSession(session.recognizer, session.translator, realtime=True, tracker=tracker)
+
+    synth = StyleSynth()
+    engine = ServerEngine(None, session_factory=tracked, voice_loader=lambda lang: (synth, "mid"))
+    with client(engine) as c, connect(c, "/ws") as ws:
+        ws.send_json({**CONFIG, "voice": True})
+        assert ws.receive_json()["type"] == "ready"
+        for frame in frames(two_speakers()):
+            ws.send_bytes(frame)
+        ws.send_json({"type": "stop"})
+        _, seen = until(ws, "done")
+    turns = [e for e in seen if e["type"] == "speaker"]
+    assert [(t["label"], t["new"]) for t in turns] == [("S1", True), ("S2", True)]
+    words = [(e["text"], e["speaker"]) for e in seen if e["type"] == "source" and e["text"] != ","]
+    assert words[0] == ("we", 0) and words[-1][1] == 1
+    voices = {e["speaker"]: e["voice"] for e in seen if e["type"] == "speech"}
+    assert set(voices) == {0, 1} and voices[0] != voices[1]
+    _wait(lambda: len(synth.voices("zh")) == 3)  # the session's fitted voices are gone
+    assert synth.voices("zh") == ["low", "mid", "high"]
