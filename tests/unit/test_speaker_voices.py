@@ -165,3 +165,15 @@ def test_measured_profiles_are_kept_for_the_next_run(tmp_path):
     cache.write_text("{not json")
     broken = VoiceBank(StyleSynth(), "en", cache=cache)
     assert set(broken.measured()) == set(PACKAGED)  # a damaged cache is measured again
+
+
+def test_a_whispering_speaker_without_pitch_keeps_a_plain_distinct_voice(bank):
+    from simulinterp.speakers.features import profile_of
+
+    rng = np.random.default_rng(0)
+    whisper = (0.05 * rng.standard_normal(3 * RATE)).astype(np.float32)  # noise: no voicing
+    assert profile_of(whisper, RATE) is None
+    voices = SpeakerVoices(bank)
+    first = voices.voice_for(0, speaker(130.0))
+    quiet = voices.voice_for(1, None)
+    assert not quiet.adapted and quiet.name in PACKAGED and quiet.name != first.name
