@@ -237,7 +237,8 @@ class SpeakerTracker:
 
     def turns(self) -> list[SpeakerTurn]:
         """Speaker turns so far: each speech region split by the labels inside it (labels are
-        contiguous from 0; audio past the last one takes the current speaker)."""
+        contiguous from the first speech on; audio before the first label takes its speaker,
+        audio past the last one the current speaker)."""
         regions = list(self._regions)
         if self._open_start is not None:
             regions.append((self._open_start, self.audio_s))
@@ -253,6 +254,11 @@ class SpeakerTracker:
                 a, b = max(start, span.start_s), min(end, span.end_s)
                 if b > a:
                     pieces.append(SpeakerTurn(a, b, speaker_label(span.speaker)))
+            if spans and start < spans[0].start_s:  # speech before the first label
+                first = SpeakerTurn(
+                    start, min(end, spans[0].start_s), speaker_label(spans[0].speaker)
+                )
+                pieces.insert(0, first)
             covered = ends[-1] if ends else 0.0
             if end > covered:
                 pieces.append(SpeakerTurn(max(start, covered), end, speaker_label(tail)))
@@ -337,7 +343,8 @@ class SpeakerTracker:
         lag = (cfg.window_s - cfg.hop_s) / 2
         for i, end in enumerate(ends):
             span_end = self.audio_s if final and i == len(ends) - 1 else end - lag
-            span_start = self._spans[-1].end_s if self._spans else 0.0
+            # labels run on from the last one; the first starts where its speech does
+            span_start = self._spans[-1].end_s if self._spans else self._region_start(end)
             if span_end <= span_start:
                 continue
             if end not in by_end:
