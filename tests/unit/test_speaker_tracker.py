@@ -141,3 +141,11 @@ def test_the_voice_profile_of_a_speaker_grows_with_their_audio():
 def test_bad_settings_are_refused(config):
     with pytest.raises(ValueError):
         TrackerConfig(**config)
+
+
+def test_a_turn_after_silence_starts_where_its_speech_does():
+    tracker = track(np.concatenate([silence(2.0), voice(0, 4)]))
+    change = tracker.changes[0]
+    assert change.start_s == pytest.approx(2.0, abs=0.1)
+    assert 0 < change.decided_s - change.start_s <= 1.6
+    assert tracker.turns()[0].start_s == pytest.approx(2.0, abs=0.1)
