@@ -28,7 +28,6 @@ segmentation", ASRU 2021), without their overlap-aware segmentation model, which
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -37,12 +36,10 @@ import numpy as np
 
 from simulinterp.asr.base import VadModel
 from simulinterp.asr.vad import FRAME_S, SpeechEnd, SpeechStart, VadConfig, VadStream
-from simulinterp.speakers.rttm import SpeakerTurn, merge_turns
+from simulinterp.speakers.rttm import SpeakerTurn
+from simulinterp.speakers.turns import LabelSpan, speaker_label, turns_from_labels
 
 SAMPLE_RATE = 16_000
-MIN_PIECE_S = 0.4
-"""A labelled piece of a speech region shorter than this joins its neighbour in the region
-(labels are decided on a grid of ``hop_s``, pauses fall anywhere)."""
 
 
 class SpeakerEncoder(Protocol):
@@ -51,11 +48,6 @@ class SpeakerEncoder(Protocol):
     dim: int
 
     def embed_windows(self, windows: Sequence[np.ndarray]) -> np.ndarray: ...
-
-
-def speaker_label(speaker: int) -> str:
-    """The display label of speaker ``speaker`` (0-based): ``S1``, ``S2``..."""
-    return f"S{speaker + 1}"
 
 
 @dataclass(frozen=True)
@@ -137,13 +129,6 @@ class _Speaker:
     profile: object  # a ProfileAccumulator
 
 
-@dataclass(frozen=True)
-class _Span:
-    start_s: float
-    end_s: float
-    speaker: int
-
-
 class SpeakerTracker:
     """One stream's speakers; feed audio with :meth:`insert_audio`, decide with :meth:`process`.
 
@@ -182,7 +167,7 @@ class SpeakerTracker:
         self._open_start: float | None = None
         self._next_end_s = self.config.window_s
         self.speakers: list[_Speaker] = []
-        self._spans: list[_Span] = []
+        self._spans: list[LabelSpan] = []
         self._candidates: list[tuple[np.ndarray, int]] = []  # (embedding, span index)
         self.current: int | None = None
         self.changes: list[SpeakerChange] = []
@@ -236,34 +221,12 @@ class SpeakerTracker:
         return self.current if self.current is not None else 0
 
     def turns(self) -> list[SpeakerTurn]:
-        """Speaker turns so far: each speech region split by the labels inside it (labels are
-        contiguous from the first speech on; audio before the first label takes its speaker,
-        audio past the last one the current speaker)."""
+        """Speaker turns so far (:func:`~simulinterp.speakers.turns.turns_from_labels`)."""
         regions = list(self._regions)
         if self._open_start is not None:
             regions.append((self._open_start, self.audio_s))
-        spans = self._spans
-        ends = [span.end_s for span in spans]
         tail = self.current if self.current is not None else 0
-        out: list[SpeakerTurn] = []
-        for start, end in regions:
-            pieces = []
-            for span in spans[bisect.bisect_right(ends, start) :]:
-                if span.start_s >= end:
-                    break
-                a, b = max(start, span.start_s), min(end, span.end_s)
-                if b > a:
-                    pieces.append(SpeakerTurn(a, b, speaker_label(span.speaker)))
-            if spans and start < spans[0].start_s:  # speech before the first label
-                first = SpeakerTurn(
-                    start, min(end, spans[0].start_s), speaker_label(spans[0].speaker)
-                )
-                pieces.insert(0, first)
-            covered = ends[-1] if ends else 0.0
-            if end > covered:
-                pieces.append(SpeakerTurn(max(start, covered), end, speaker_label(tail)))
-            out += _absorb_slivers(merge_turns(pieces), MIN_PIECE_S)
-        return merge_turns(out, gap_s=self.config.turn_gap_s)
+        return turns_from_labels(regions, self._spans, tail, gap_s=self.config.turn_gap_s)
 
     def profile(self, speaker: int):
         """The voice profile of ``speaker`` so far (a
@@ -354,7 +317,7 @@ class SpeakerTracker:
                 # the audio before this window's speech region keeps the label it had
                 region = min(self._region_start(end), span_end)
                 if region > span_start:
-                    self._spans.append(_Span(span_start, region, self._spans[-1].speaker))
+                    self._spans.append(LabelSpan(span_start, region, self._spans[-1].speaker))
                     span_start = region
             self.windows += 1
             change = self._assign(embedding, span_start, span_end, end, samples)
@@ -376,14 +339,14 @@ class SpeakerTracker:
             self._candidates.append((e, len(self._spans)))
             if self._confirmed():
                 return self._found(self._candidates, start_s, end_s, heard_s, samples)
-            self._spans.append(_Span(start_s, end_s, self._current_or(best)))
+            self._spans.append(LabelSpan(start_s, end_s, self._current_or(best)))
             return None
         self._candidates = []
         label = best
         cur = self.current
         if cur is not None and cur != best and sims[best] < sims[cur] + cfg.switch_margin:
             label = cur
-        self._spans.append(_Span(start_s, end_s, label))
+        self._spans.append(LabelSpan(start_s, end_s, label))
         if sims[label] >= cfg.update_similarity:
             self._learn(label, e)
         if label == best:  # the voice profile learns from every window that is clearly theirs
@@ -429,9 +392,9 @@ class SpeakerTracker:
         first = candidates[0][1]
         for index in range(first, len(self._spans)):
             old = self._spans[index]
-            self._spans[index] = _Span(old.start_s, old.end_s, speaker)
+            self._spans[index] = LabelSpan(old.start_s, old.end_s, speaker)
         turn_start = self._spans[first].start_s if first < len(self._spans) else start_s
-        self._spans.append(_Span(start_s, end_s, speaker))
+        self._spans.append(LabelSpan(start_s, end_s, speaker))
         self._candidates = []
         self.speakers[speaker].profile.add(samples, SAMPLE_RATE)
         self.current = speaker
@@ -448,23 +411,3 @@ class SpeakerTracker:
         """The newest hop of a window's voiced audio goes into the speaker's voice profile."""
         hop = int(self.config.hop_s * SAMPLE_RATE)
         self.speakers[speaker].profile.add(samples[-hop:], SAMPLE_RATE)
-
-
-def _absorb_slivers(pieces: list[SpeakerTurn], min_s: float) -> list[SpeakerTurn]:
-    """Consecutive pieces of one speech region, with each piece shorter than ``min_s`` given
-    to the longer of its neighbours."""
-    pieces = list(pieces)
-    while len(pieces) > 1:
-        short = [i for i, p in enumerate(pieces) if p.duration_s < min_s]
-        if not short:
-            break
-        i = min(short, key=lambda k: pieces[k].duration_s)
-        left = pieces[i - 1] if i > 0 else None
-        right = pieces[i + 1] if i + 1 < len(pieces) else None
-        if right is None or (left is not None and left.duration_s >= right.duration_s):
-            assert left is not None
-            pieces[i - 1 : i + 1] = [SpeakerTurn(left.start_s, pieces[i].end_s, left.speaker)]
-        else:
-            pieces[i : i + 2] = [SpeakerTurn(pieces[i].start_s, right.end_s, right.speaker)]
-        pieces = merge_turns(pieces)
-    return pieces
