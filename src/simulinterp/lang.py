@@ -22,6 +22,9 @@ _ZH_UNIT_RE = re.compile(rf"\s*(?:[{_CJK}]|[^\s{_CJK}]+)")
 _EN_UNIT_RE = re.compile(r"\s*\S+")
 
 
+_SPACE_BY_CJK_RE = re.compile(rf"(?<=[{_CJK}])\s+|\s+(?=[{_CJK}])")
+
+
 class LanguageError(ValueError):
     """An unknown or unsupported language code."""
 
@@ -50,6 +53,17 @@ def check_pair(source: str, target: str) -> tuple[str, str]:
 def has_cjk(text: str) -> bool:
     """True when ``text`` holds a Chinese character or CJK punctuation."""
     return bool(_CJK_RE.search(text))
+
+
+def chinese_spacing(text: str, before: str = "") -> str:
+    """``text`` without the spaces that touch a Chinese character or CJK punctuation.
+
+    Written Chinese has no spaces between characters; a model's token boundary can still put
+    one there (``什 么``). Spaces between Latin words stay (``iPhone 15``). ``before``: the text
+    already written, whose last character decides the fate of a leading space.
+    """
+    tidy = _SPACE_BY_CJK_RE.sub("", before[-1:] + text)
+    return tidy[len(before[-1:]) :]
 
 
 @dataclass(frozen=True)

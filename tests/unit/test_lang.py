@@ -9,6 +9,7 @@ from simulinterp.lang import (
     Span,
     check_language,
     check_pair,
+    chinese_spacing,
     has_cjk,
     is_clause_end,
     is_sentence_end,
@@ -189,3 +190,17 @@ def test_a_lone_punctuation_unit_joins_the_word_before_it() -> None:
     assert join_units(["so", ".", "Ask"], "en") == "so. Ask"
     assert join_units([",", "so"], "en") == ", so"
     assert join_units(["a", "", "b"], "en") == "a  b"
+
+
+@pytest.mark.parametrize(
+    ("text", "before", "tidy"),
+    [
+        ("什 么来", "", "什么来"),
+        (" 么来", "什", "么来"),  # the leading space touches the character before
+        (" 15", "iPhone", " 15"),  # between Latin words a space stays
+        ("使用 Python 3 编程", "", "使用Python 3编程"),
+        ("你好 。 他", "", "你好。他"),
+    ],
+)
+def test_chinese_spacing(text: str, before: str, tidy: str) -> None:
+    assert chinese_spacing(text, before) == tidy

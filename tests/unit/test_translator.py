@@ -4,13 +4,14 @@ chunking of long sources, the computation-aware clock and context carrying."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 
 from fakes import EN_ZH, ZH_EN, DictionaryLLM
 from simulinterp.eval.instances import run_instance, source_units
 from simulinterp.events import SourceUnit
-from simulinterp.llm.base import Continuation
+from simulinterp.llm.base import Continuation, Token
 from simulinterp.policy import make_policy
 from simulinterp.policy.base import Policy
 from simulinterp.policy.rules import Clause, Confidence, Learned, LocalAgreement, Offline, WaitK
@@ -158,6 +159,28 @@ def test_wait_k_delays_en_zh(k: int, delays: list[int]) -> None:
     assert instance.prediction == "我们去公园。"
     assert instance.delays == delays
     assert instance.source_length_s == pytest.approx(6 * 0.4)
+
+
+class SpacedLLM(DictionaryLLM):
+    """Translates into Chinese, with a space before every second character, as a model's token
+    boundary can put one inside a word ("什 么")."""
+
+    def __init__(self) -> None:
+        super().__init__(lexicon=EN_ZH, target_lang="zh")
+
+    def continue_text(self, prompt: str, prefix: str = "", **kwargs) -> Continuation:
+        cont = super().continue_text(prompt, prefix, **kwargs)
+        tokens = tuple(
+            Token(" " + t.text, t.logprob) if i % 2 else t for i, t in enumerate(cont.tokens)
+        )
+        return replace(cont, text="".join(t.text for t in tokens), tokens=tokens)
+
+
+@pytest.mark.parametrize("policy", [WaitK(k=1), WaitK(k=3), Clause()], ids=repr)
+def test_chinese_output_has_no_spaces_between_characters(policy: Policy) -> None:
+    translator = _translate(policy, "I we go the park , he very good .", SpacedLLM(), EN_ZH_CONFIG)
+    assert translator.text == "我们去公园，他很好。"
+    assert translator.text == "".join(c.text for c in translator.commits)
 
 
 def test_wait_k_ratio_paces_the_target() -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from simulinterp.events import SourceUnit, TargetCommit
 from simulinterp.lang import (
     check_pair,
+    chinese_spacing,
     has_cjk,
     is_clause_end,
     is_sentence_end,
@@ -406,6 +407,8 @@ class SimultaneousTranslator:
             units = _clause_not_sentence(units, seg.source, cfg.target_lang)
         units = _leading_stop(units, seg.committed_text, cfg.target_lang)
         text = "".join(u.text for u in units)
+        if cfg.target_lang == "zh":
+            text = chinese_spacing(text, seg.committed_text)
         if not (seg.open_text if exchanges else seg.committed_text):
             text = text.lstrip()  # an answer starts without a space
         if not text and not final:
