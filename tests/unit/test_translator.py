@@ -4,7 +4,7 @@ chunking of long sources, the computation-aware clock and context carrying."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -316,6 +316,47 @@ def test_a_runaway_continuation_is_cut_to_the_length_limit(policy: Policy) -> No
     most = max_target_units(3, "zh", "en")
     assert most == 10  # ceil(1.2 * 3) + 6
     assert _translate(policy, "我们。", llm).text == " ".join(f"w{i}" for i in range(most))
+
+
+class WaitingLLM(DictionaryLLM):
+    """A model trained to decide itself: it translates all but the last source unit read, then
+    writes the wait marker (and, like any model, would go on after it unless stopped)."""
+
+    def translation(self, prompt: str) -> str:
+        words = super().translation(prompt).split(" ")
+        return " ".join([*words[:-1], "<wait>", *words[-1:]])
+
+    def continue_text(self, prompt: str, prefix: str = "", **kwargs) -> Continuation:
+        full = self.translation(prompt)
+        ends = [
+            full.find(s, len(prefix)) for s in kwargs.get("stop", ()) if s in full[len(prefix) :]
+        ]
+        self.script = full[: min(ends)].rstrip() if ends else full
+        try:
+            return super().continue_text(prompt, prefix, **kwargs)
+        finally:
+            self.script = None
+
+
+def test_a_model_that_writes_the_wait_marker_reads() -> None:
+    translator = SimultaneousTranslator(WaitingLLM(), Learned(), ZH_EN_CONFIG)
+    units = list(source_units("我们去公园。", "zh", 0.25))
+    assert translator.feed(units[0]) == []  # "<wait>" first: a READ, nothing committed
+    committed = [c.text for u in units[1:] for c in translator.feed(u)]
+    assert "".join(committed).split() == ["I", "we", "go", "the", "park."]
+    assert "<wait>" not in translator.text
+
+
+def test_without_its_stop_the_marker_would_be_committed() -> None:
+    # what happened before policies supplied stop strings: the marker became text
+    @dataclass(frozen=True)
+    class Deaf(Learned):
+        @property
+        def stop_strings(self) -> tuple[str, ...]:
+            return ()
+
+    translator = _translate(Deaf(), "我们去公园。", WaitingLLM())
+    assert "<wait>" in translator.text
 
 
 @pytest.mark.parametrize(

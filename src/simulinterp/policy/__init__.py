@@ -11,6 +11,7 @@ from simulinterp.policy.base import (
     PolicyView,
     Read,
     Write,
+    policy_stop_strings,
 )
 from simulinterp.policy.registry import POLICIES, make_policy
 
@@ -22,4 +23,5 @@ __all__ = [
     "Read",
     "Write",
     "make_policy",
+    "policy_stop_strings",
 ]

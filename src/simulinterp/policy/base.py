@@ -63,7 +63,11 @@ class PolicyView:
 
 
 class Policy(Protocol):
-    """A READ/WRITE policy. Implementations are small frozen dataclasses."""
+    """A READ/WRITE policy. Implementations are small frozen dataclasses.
+
+    A policy may also have ``stop_strings``: texts that end the model's generation, such as a
+    learned policy's wait marker (see :func:`policy_stop_strings`).
+    """
 
     name: str
 
@@ -78,6 +82,16 @@ class Policy(Protocol):
     def decide(self, view: PolicyView) -> Action:
         """READ or WRITE(k) given the view with its candidate."""
         ...
+
+
+def policy_stop_strings(policy: Policy) -> tuple[str, ...]:
+    """The texts at which ``policy`` wants generation to stop (none for the rule policies).
+
+    The translator adds them to its own stop strings, so what the model wrote before one of
+    them is the candidate and the text after it is never generated: a model that writes its
+    wait marker first produces an empty candidate, which is a READ.
+    """
+    return tuple(getattr(policy, "stop_strings", ()))
 
 
 def candidate_texts(view: PolicyView) -> tuple[str, ...]:

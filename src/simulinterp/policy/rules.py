@@ -150,6 +150,15 @@ class Learned:
     marker: str = "<wait>"
     name: str = "learned"
 
+    def __post_init__(self) -> None:
+        if not self.marker.strip():
+            raise ValueError("the wait marker must be a non-empty text")
+
+    @property
+    def stop_strings(self) -> tuple[str, ...]:
+        """The marker ends generation: the model asks for more source by writing it."""
+        return (self.marker,)
+
     def wants_candidate(self, view: PolicyView) -> bool:
         return True
 

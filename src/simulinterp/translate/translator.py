@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -28,7 +29,13 @@ from simulinterp.lang import (
 )
 from simulinterp.leaks import allowed_latin
 from simulinterp.llm.base import Continuation, LLMBackend
-from simulinterp.policy.base import CandidateUnit, Policy, PolicyView, Write
+from simulinterp.policy.base import (
+    CandidateUnit,
+    Policy,
+    PolicyView,
+    Write,
+    policy_stop_strings,
+)
 from simulinterp.translate.glossary import (
     GLOSSARY_METHODS,
     HINT_LABEL,
@@ -314,7 +321,7 @@ class SimultaneousTranslator:
         units: tuple[CandidateUnit, ...] = ()
         untranslated = cfg.layout != "exchanges" or seg.open_start < len(seg.source)
         if room > 0 and untranslated:
-            cont = self._continue(room * _FLUSH_TOKENS_PER_UNIT[cfg.target_lang])
+            cont = self._continue(room * _FLUSH_TOKENS_PER_UNIT[cfg.target_lang], flush=True)
             found = _units_of(cont, cfg.target_lang)
             keep = allowed_new_units(
                 seg.committed_units,
@@ -342,7 +349,10 @@ class SimultaneousTranslator:
 
     # -- shared helpers ----------------------------------------------------------------
 
-    def _continue(self, max_tokens: int) -> Continuation:
+    def _continue(self, max_tokens: int, *, flush: bool = False) -> Continuation:
+        """The model's continuation of the committed text. A policy's stop strings (a wait
+        marker) end it; at a flush, where no more source will come, they are dropped from the
+        text instead."""
         seg, cfg = self._segment, self.config
         context = [pair for sentence in self._context for pair in sentence]
         if cfg.layout == "exchanges":
@@ -359,9 +369,10 @@ class SimultaneousTranslator:
             cfg.layout,
         )
         options: dict = {}
-        stop = STOP_STRINGS
+        markers = policy_stop_strings(self.policy)
+        stop = STOP_STRINGS if flush else (*STOP_STRINGS, *markers)
         if self.glossary and cfg.glossary_method == "hint":
-            stop = (*STOP_STRINGS, HINT_LABEL)
+            stop = (*stop, HINT_LABEL)
         if cfg.ban_latin_in_chinese and cfg.target_lang == "zh":
             source, _, targets = self._leak_context()
             options["allow_latin"] = allowed_latin(source, targets)
@@ -373,6 +384,8 @@ class SimultaneousTranslator:
             ban_cjk=cfg.ban_cjk_in_english and cfg.target_lang == "en",
             **options,
         )
+        if flush and markers:
+            cont = _without(cont, markers)
         if self.glossary and cfg.repair_articles and cfg.target_lang == "en":
             targets = self._leak_context()[2]
             done = seg.committed_text
@@ -523,6 +536,26 @@ def _open_ended(units: list[CandidateUnit]) -> list[CandidateUnit]:
     if not stripped.strip():
         return units[:-1]
     return [*units[:-1], CandidateUnit(stripped, last.logprob)]
+
+
+def _without(cont: Continuation, markers: Sequence[str]) -> Continuation:
+    """``cont`` with every occurrence of ``markers`` cut out of its text and tokens."""
+    cut = [
+        range(m.start(), m.end())
+        for marker in markers
+        for m in re.finditer(re.escape(marker), cont.text)
+    ]
+    if not cut:
+        return cont
+    tokens, offset = [], 0
+    for token in cont.tokens:
+        kept = "".join(
+            ch for i, ch in enumerate(token.text, offset) if not any(i in span for span in cut)
+        )
+        offset += len(token.text)
+        if kept:
+            tokens.append(replace(token, text=kept))
+    return replace(cont, text="".join(t.text for t in tokens), tokens=tuple(tokens))
 
 
 def _units_of(cont: Continuation, lang: str) -> list[CandidateUnit]:
