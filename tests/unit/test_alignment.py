@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from simulinterp.eval.alignment import align_corpus, oracle_delays
+from simulinterp.alignment import align_corpus, oracle_delays
 
 Links = set[tuple[int, int]]
 Corpus = tuple[list[list[str]], list[list[str]], list[Links]]

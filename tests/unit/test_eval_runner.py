@@ -250,7 +250,7 @@ def test_an_interrupt_before_any_instance_still_writes_scores(tmp_path: Path) ->
 def test_oracle_al_of_a_monotone_word_for_word_corpus() -> None:
     # Each target word translates one source character, in the same order: the oracle writes
     # word j right after reading character j, so every delay is j and AL = 1.
-    pytest.importorskip("simulinterp.eval.alignment")
+    pytest.importorskip("simulinterp.alignment")
     rng = random.Random(0)
     chars = [c for c in ZH_EN if c not in "，。"]
     sources, references = [], []

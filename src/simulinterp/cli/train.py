@@ -72,7 +72,8 @@ def _add_export(jobs: argparse._SubParsersAction) -> None:
 
 def run_sft(args: argparse.Namespace) -> int:
     try:
-        from simulinterp.train.sft import SFTConfig, train_sft
+        from simulinterp.train.config import SFTConfig
+        from simulinterp.train.sft import train_sft
     except ImportError as err:
         hint = "pip install 'simulinterp[torch]'"
         raise CliError(f"training needs the torch extra: {hint} ({err})") from err

@@ -147,7 +147,7 @@ def score_instances(
 
 def oracle_al(data: EvalData) -> float:
     """AL of emitting each reference unit as soon as its aligned source units are read."""
-    from simulinterp.eval.alignment import align_corpus, oracle_delays
+    from simulinterp.alignment import align_corpus, oracle_delays
 
     sources = [split_units(s, data.source_lang) for s in data.sources]
     targets = [split_units(r, data.target_lang) for r in data.references]

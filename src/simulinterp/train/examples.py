@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simulinterp.eval.alignment import align_corpus
+from simulinterp.alignment import align_corpus
 from simulinterp.lang import check_pair, split_units, unit_spans
 from simulinterp.train.schedule import ScheduleSpec, schedule_reads
 from simulinterp.translate.prompts import ASSISTANT_HEADER, END_OF_ANSWER, prompt_head

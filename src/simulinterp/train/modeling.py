@@ -1,6 +1,8 @@
-"""The model side of training: loading (checkpoint, GGUF or packaged preset), LoRA, masked loss.
+"""The model side of training: loading (checkpoint, GGUF, packaged preset or a trained adapter),
+LoRA, masked loss. The one loading path of SFT and RL.
 
-Imports torch, transformers and peft; the rest of :mod:`simulinterp.train` does not.
+Imports torch, transformers and peft; the rest of :mod:`simulinterp.train` does not (the RL
+rollouts and trainer, which run the model, import this module).
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from simulinterp.llm.adapter_info import adapter_metadata
 from simulinterp.train.mask import IGNORE, Layout
 
 if TYPE_CHECKING:
-    from simulinterp.train.sft import SFTConfig
+    from simulinterp.train.config import ModelSetup
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +73,14 @@ def attention_mask(visible: Any, model: Any) -> Any:
     )
 
 
-def load_for_training(config: SFTConfig, device: Any) -> tuple[Any, Any]:
-    """Load the base model and tokenizer, and wrap the model with LoRA unless ``full``.
+def load_for_training(setup: ModelSetup | Any, device: Any) -> tuple[Any, Any]:
+    """Load the model and tokenizer to train, with a trainable LoRA unless ``full``.
+
+    Args:
+        setup: a :class:`~simulinterp.train.config.ModelSetup`, or a job's config that has one
+            as ``model_setup``. A folder written by ``train sft``/``train rl`` loads its base
+            model with its adapter, trainable (the adapter's own rank is kept).
+        device: where the model goes.
 
     Raises:
         FileNotFoundError: the model path does not exist.
@@ -79,8 +88,11 @@ def load_for_training(config: SFTConfig, device: Any) -> tuple[Any, Any]:
     """
     import transformers
 
-    root, gguf_file = resolve_model(config.model)
-    dtype = _dtype(config.dtype, device)
+    setup = getattr(setup, "model_setup", setup)
+    adapter = trained_adapter(setup.model)
+    base = str(adapter_metadata(adapter)["base_model"]) if adapter else setup.model
+    root, gguf_file = resolve_model(base)
+    dtype = _dtype(setup.dtype, device)
     kwargs: dict[str, Any] = {"local_files_only": True}
     if gguf_file is not None:
         kwargs["gguf_file"] = gguf_file
@@ -91,29 +103,47 @@ def load_for_training(config: SFTConfig, device: Any) -> tuple[Any, Any]:
             str(root), dtype=dtype, attn_implementation="sdpa", **kwargs
         )
     except (OSError, ValueError) as err:
-        raise ValueError(f"transformers could not load {config.model}: {err}") from err
+        raise ValueError(f"transformers could not load {base}: {err}") from err
     if gguf_file is not None:  # dequantized: plain tensors, but marked as unsaveable
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
     model.to(device)
     model.config.use_cache = False
-    if config.full:
-        model.train()
-        return model, tokenizer
     import peft
 
+    if adapter is not None:
+        model = peft.PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+        logger.info("continuing the adapter in %s (base %s)", adapter, base)
+        return model, tokenizer
+    if setup.full:
+        model.train()
+        return model, tokenizer
     lora = peft.LoraConfig(
-        r=config.lora_rank,
-        lora_alpha=config.lora_alpha,
+        r=setup.lora_rank,
+        lora_alpha=setup.lora_alpha,
         lora_dropout=0.0,
         target_modules=list(_lora_targets(model)),
         task_type="CAUSAL_LM",
     )
     model = peft.get_peft_model(model, lora)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    logger.info("LoRA rank %d: %.2f M trainable parameters", config.lora_rank, trainable / 1e6)
+    logger.info("LoRA rank %d: %.2f M trainable parameters", setup.lora_rank, trainable / 1e6)
     return model, tokenizer
+
+
+def trained_adapter(name: str) -> Path | None:
+    """``name`` as the folder of a LoRA adapter this project trained, or ``None``.
+
+    Raises:
+        ValueError: an adapter folder whose ``simulinterp.json`` does not name its base model.
+    """
+    path = Path(name)
+    if not (path / "adapter_config.json").is_file():
+        return None
+    if "base_model" not in adapter_metadata(path):
+        raise ValueError(f"{path} holds an adapter but no simulinterp.json naming its base model")
+    return path
 
 
 def resolve_model(name: str) -> tuple[Path, str | None]:

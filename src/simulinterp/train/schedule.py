@@ -7,7 +7,7 @@ written after the whole source (the translator flushes at the sentence end).
 
 - ``wait-k:K``: Ma et al. (2019), "STACL": write target unit ``j`` after ``K + j`` source units.
 - ``align`` / ``align:SLACK``: each target unit waits for the source units a word alignment
-  links it to (the "oracle" delays of :func:`simulinterp.eval.alignment.oracle_delays`, as in
+  links it to (the "oracle" delays of :func:`simulinterp.alignment.oracle_delays`, as in
   Zhang & Feng's alignment-derived adaptive policies), plus ``SLACK`` units.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from simulinterp.eval.alignment import oracle_delays
+from simulinterp.alignment import oracle_delays
 
 _SPEC_RE = re.compile(r"^(wait-k|align)(?::(\d+))?$")
 

@@ -26,90 +26,19 @@ from pathlib import Path
 from typing import Any
 
 from simulinterp.llm.adapter_info import METADATA_FILE
+from simulinterp.train.config import SFTConfig
 from simulinterp.train.examples import (
     TRAINING_PROMPT_STYLE,
     read_parallel,
     schedule_pairs,
     tokenize_all,
 )
-from simulinterp.train.mask import METHODS, Layout, layouts_for, pack, pad_batch
+from simulinterp.train.mask import Layout, layouts_for, pack, pad_batch
 from simulinterp.train.schedule import ScheduleSpec
 
 logger = logging.getLogger(__name__)
 
 LOG_FILE = "train_log.jsonl"
-
-
-@dataclass(frozen=True)
-class SFTConfig:
-    """One fine-tuning run.
-
-    Attributes:
-        model: a checkpoint directory, a ``.gguf`` file (dequantized by transformers), or a
-            packaged preset (``default``: the 0.5B GGUF).
-        data: a folder of parallel text (``source.txt``/``ref.txt``), or a folder of such
-            folders whose names give the direction (``../shared/data/text/train``).
-        output: where the adapter, log and plot go.
-        schedule: ``wait-k:K`` or ``align[:SLACK]`` (see :mod:`simulinterp.train.schedule`).
-        method: ``simulmask`` (one masked pass per example) or ``prefix`` (one example per
-            WRITE step).
-        direction: ``zh-en``, ``en-zh`` or ``both``.
-        limit: at most this many pairs per data folder (0: all).
-        full: full fine-tuning instead of LoRA.
-        lora_rank: LoRA rank.
-        lora_alpha: LoRA scaling numerator (scaling = alpha / rank).
-        learning_rate: peak learning rate (linear warm-up, cosine decay).
-        warmup_ratio: share of the steps spent warming up.
-        epochs: passes over the data.
-        max_steps: train this many optimizer steps, whatever ``epochs`` says (0: use epochs).
-        token_budget: stop after this many input tokens (0: no limit); how the two methods
-            are compared on the same budget.
-        pack_tokens: tokens per packed row.
-        batch_rows: packed rows per step and process.
-        max_example_tokens: longer examples are skipped.
-        max_grad_norm: gradient clipping.
-        dtype: ``auto`` (bf16 on GPU, float32 on CPU), ``float32``, ``bfloat16``.
-        seed: shuffling and initialisation.
-        log_every: steps between log lines.
-        save_every: steps between checkpoints written to ``output`` (0: only at the end).
-    """
-
-    model: str
-    data: str
-    output: str
-    schedule: str = "wait-k:3"
-    method: str = "simulmask"
-    direction: str = "both"
-    limit: int = 0
-    full: bool = False
-    lora_rank: int = 16
-    lora_alpha: int = 32
-    learning_rate: float = 2e-4
-    warmup_ratio: float = 0.05
-    epochs: float = 1.0
-    max_steps: int = 0
-    token_budget: int = 0
-    pack_tokens: int = 2048
-    batch_rows: int = 4
-    max_example_tokens: int = 512
-    max_grad_norm: float = 1.0
-    dtype: str = "auto"
-    seed: int = 0
-    log_every: int = 10
-    save_every: int = 0
-
-    def __post_init__(self) -> None:
-        ScheduleSpec.parse(self.schedule)
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of: {', '.join(METHODS)}")
-        if self.direction not in ("both", "zh-en", "en-zh"):
-            raise ValueError("direction must be zh-en, en-zh or both")
-        if self.pack_tokens < self.max_example_tokens:
-            raise ValueError("pack_tokens must be at least max_example_tokens")
-        if min(self.batch_rows, self.lora_rank, self.log_every) < 1 or self.epochs <= 0:
-            raise ValueError("batch_rows, lora_rank, log_every and epochs must be positive")
-        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ValueError("dtype must be auto, float32, bfloat16 or float16")
 
 
 @dataclass(frozen=True)
@@ -152,7 +81,7 @@ def train_sft(
     accelerator = Accelerator(mixed_precision="no")
     random.seed(config.seed)
     torch.manual_seed(config.seed)
-    model, tokenizer = load_for_training(config, accelerator.device)
+    model, tokenizer = load_for_training(config.model_setup, accelerator.device)
     rows, skipped = build_rows(config, tokenizer)
     rows = _share(rows, accelerator.process_index, accelerator.num_processes)
     total_steps = config.max_steps or math.ceil(len(rows) / config.batch_rows * config.epochs)
