@@ -36,24 +36,24 @@ kept under ``--out`` and not run again, so a run cut by ``--time-limit`` (or Ctr
 from __future__ import annotations
 
 import argparse
-import functools
+import contextlib
 import json
 import math
 import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from simulinterp.eval.instances import DEFAULT_UNITS_PER_S
-from simulinterp.llm.adapter_info import METADATA_FILE, prompt_style_for
+from simulinterp.eval.shards import Shard, combine, dev_data, run_shards
+from simulinterp.llm.adapter_info import METADATA_FILE
 from simulinterp.llm.models import cache_dir
+from simulinterp.train.budget import plan_budget
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "text"
-DEV_SETS = {"zh-en": "iwslt17_ted_tst2016_zh-en", "en-zh": "iwslt17_ted_tst2016_en-zh"}
 METHODS = ("simulmask", "prefix")
 H100_BF16_TFLOPS = 989.0
 
@@ -394,10 +394,18 @@ def train_method(method: str, checkpoint: Path, folder: Path, args: argparse.Nam
     from simulinterp.train.sft import SFTConfig, train_sft
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(checkpoint), local_files_only=True)
-    plan = plan_budget(method, tokenizer, args)
+    plan = plan_budget(
+        data=args.data,
+        method=method,
+        tokenizer=tokenizer,
+        token_budget=args.token_budget,
+        pack_tokens=args.pack_tokens,
+        batch_rows=args.batch_rows,
+        seed=args.seed,
+    )
     print(
-        f"\n{method}: {plan['tokens_per_pair']:.0f} tokens per pair, "
-        f"{plan['limit'] or 'all'} pairs per folder, {plan['max_steps']} steps planned",
+        f"\n{method}: {plan.tokens_per_pair:.0f} tokens per pair, "
+        f"{plan.limit or 'all'} pairs per folder, {plan.max_steps} steps planned",
         flush=True,
     )
     config = SFTConfig(
@@ -406,8 +414,8 @@ def train_method(method: str, checkpoint: Path, folder: Path, args: argparse.Nam
         output=str(folder),
         method=method,
         direction="both",
-        limit=plan["limit"],
-        max_steps=plan["max_steps"],
+        limit=plan.limit,
+        max_steps=plan.max_steps,
         token_budget=args.token_budget,
         pack_tokens=args.pack_tokens,
         batch_rows=args.batch_rows,
@@ -415,7 +423,7 @@ def train_method(method: str, checkpoint: Path, folder: Path, args: argparse.Nam
         learning_rate=args.lr,
         dtype=args.dtype,
         seed=args.seed,
-        log_every=max(1, plan["max_steps"] // 10),
+        log_every=max(1, plan.max_steps // 10),
     )
 
     def show(r: dict) -> None:
@@ -430,7 +438,7 @@ def train_method(method: str, checkpoint: Path, folder: Path, args: argparse.Nam
         **{k: v for k, v in asdict(result).items() if k != "output"},
         "tokens_per_s": result.tokens_per_s,
         "adapter": str(folder),
-        **plan,
+        **plan.as_dict(),
     }
     (folder.parent.parent / f"train-{method}.json").write_text(json.dumps(record, indent=2) + "\n")
     print(
@@ -440,90 +448,6 @@ def train_method(method: str, checkpoint: Path, folder: Path, args: argparse.Nam
         flush=True,
     )
     return record
-
-
-def plan_budget(method: str, tokenizer: Any, args: argparse.Namespace) -> dict[str, Any]:
-    """Pairs per folder and steps so that the token budget, not the data, ends the run.
-
-    From the first pairs of every folder: tokens per pair under ``method`` and how full packed
-    rows get. The limit reads just enough pairs for 1.15 budgets (prefix prompting makes ~10x
-    more tokens per pair than SimulMask, and its masks take ``pack_tokens**2`` bytes a row);
-    the step count is what the budget needs at that fill, plus 3 %, so that the cosine
-    schedule decays over the run the budget allows.
-    """
-    from simulinterp.train.examples import read_parallel, schedule_pairs, tokenize_all
-    from simulinterp.train.mask import layouts_for
-    from simulinterp.train.schedule import ScheduleSpec
-
-    folders = sorted(p.parent for p in Path(args.data).glob("*/source.txt"))
-    if not folders:
-        folders = [Path(args.data)]
-    spec = ScheduleSpec.parse("wait-k:3")
-    lengths, per_folder = [], []
-    for folder in folders:
-        pairs = read_parallel(folder, limit=40)
-        examples, _ = tokenize_all(
-            tokenizer, schedule_pairs(pairs, spec), min(512, args.pack_tokens)
-        )
-        sizes = [len(x) for x in layouts_for(examples, method)]
-        lengths.extend(sizes)
-        available = sum(
-            1 for line in (folder / "source.txt").open(encoding="utf-8") if line.strip()
-        )
-        per_folder.append((sum(sizes) / max(1, len(pairs)), available))
-    want = 1.15 * args.token_budget
-    limit = 0
-    for n in range(1, max(a for _, a in per_folder) + 1):
-        if sum(t * min(n, a) for t, a in per_folder) >= want:
-            limit = n
-            break
-    random.Random(args.seed).shuffle(lengths)
-    fill = packed_fill(lengths, args.pack_tokens)
-    steps = math.ceil(args.token_budget / (args.pack_tokens * fill * args.batch_rows) * 1.03)
-    return {
-        "limit": limit,
-        "max_steps": max(1, steps),
-        "row_fill": fill,
-        "tokens_per_pair": sum(t for t, _ in per_folder) / len(per_folder),
-    }
-
-
-def packed_fill(lengths: list[int], pack_tokens: int) -> float:
-    """Share of each row's ``pack_tokens`` that greedy in-order packing fills (as ``pack``)."""
-    rows, current = [], 0
-    for n in lengths:
-        if current and current + n > pack_tokens:
-            rows.append(current)
-            current = 0
-        current += n
-    rows.append(current)
-    return sum(rows) / (len(rows) * pack_tokens)
-
-
-@dataclass(frozen=True)
-class Shard:
-    """Lines ``[first, last)`` of one dev set, one model, one k: the unit of work and resume."""
-
-    label: str
-    backend: str
-    model: str
-    adapter: str | None
-    direction: str
-    k: int
-    first: int
-    last: int
-    output: str
-
-    def done(self) -> bool:
-        """A complete earlier run of this shard is in ``output``."""
-        path = Path(self.output) / "scores.json"
-        if not path.is_file():
-            return False
-        old = json.loads(path.read_text(encoding="utf-8"))
-        same = all(old.get(k) == v for k, v in asdict(self).items())
-        return (
-            same and not old.get("interrupted") and old.get("instances") == self.last - self.first
-        )
 
 
 def evaluate_all(checkpoint: Path | None, methods: list[str], backend: str, args) -> list[dict]:
@@ -539,7 +463,7 @@ def evaluate_all(checkpoint: Path | None, methods: list[str], backend: str, args
     settings = {}  # (label, direction, k) -> (folder, shards)
     for label, adapter in models:
         for direction in args.directions.split(","):
-            lines = len(dev_data(args.dev, direction, args.dev_limit).sources)
+            lines = _dev_lines(args.dev, direction, args.dev_limit)
             for k in (int(k) for k in args.ks.split(",")):
                 folder = out / "eval" / backend / label / direction / f"k{k}"
                 shards = [
@@ -562,7 +486,8 @@ def evaluate_all(checkpoint: Path | None, methods: list[str], backend: str, args
     print(f"\nevaluating {len(todo)} of {total} shards ({total - len(todo)} done earlier)")
     on_gpu = backend == "transformers" and device_name() == "cuda"
     workers = args.eval_workers or (min(14, (os.cpu_count() or 3) - 2) if on_gpu else 1)
-    left = run_shards(todo, workers, args.dev, args.deadline)
+    with _native_logs(backend):
+        left = run_shards(todo, workers, args.dev, args.deadline, on_done=_print_shard)
     if left:
         print(f"time limit: {left} shards left; run again with --skip-train to go on")
     return [
@@ -572,31 +497,29 @@ def evaluate_all(checkpoint: Path | None, methods: list[str], backend: str, args
     ]
 
 
-def run_shards(shards: list[Shard], workers: int, dev: str, deadline: float) -> int:
-    """Run shards (in ``workers`` processes when more than one); none starts after
-    ``deadline`` (``time.monotonic``). Returns how many were left."""
-    if workers == 1:
-        for index, shard in enumerate(shards):
-            if time.monotonic() >= deadline:
-                return len(shards) - index
-            run_shard(shard, dev, threads=0)
-        return 0
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from multiprocessing import get_context
+def _dev_lines(dev: str, direction: str, limit: int) -> int:
+    """Lines of the dev set that are evaluated; exits when it is missing."""
+    try:
+        return len(dev_data(dev, direction, limit).sources)
+    except FileNotFoundError as err:
+        sys.exit(str(err))
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    pending, running = list(shards), set()
-    # processes, not threads: the GPU interleaves their small decoding kernels
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        while pending or running:
-            while pending and len(running) < workers and time.monotonic() < deadline:
-                running.add(pool.submit(run_shard, pending.pop(0), dev, threads))
-            if not running:
-                break
-            done, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                future.result()
-    return len(pending)
+
+def _native_logs(backend: str) -> contextlib.AbstractContextManager:
+    """llama.cpp logs every request to stderr: into a file for good, as the CLI does."""
+    if backend != "llamacpp":
+        return contextlib.nullcontext()
+    from simulinterp.cli.common import native_logs_to
+
+    return native_logs_to(cache_dir().parent / "llama.log")
+
+
+def _print_shard(shard: Shard, scores: dict[str, Any]) -> None:
+    print(
+        f"{shard.direction} {shard.label:<9} k={shard.k} lines {shard.first}-{shard.last}: "
+        f"BLEU {scores['BLEU']:6.2f} LAAL {scores['LAAL']:5.2f} ({scores['seconds']:.0f} s)",
+        flush=True,
+    )
 
 
 def export_gguf(adapter: Path, base_gguf: str) -> Path:
@@ -607,93 +530,6 @@ def export_gguf(adapter: Path, base_gguf: str) -> Path:
 
         export_lora_gguf(adapter, target, base_gguf=Path(base_gguf))
     return target
-
-
-@functools.lru_cache(maxsize=1)
-def load_llm(backend: str, model: str, adapter: str | None, threads: int) -> Any:
-    """The model of the last shard, kept while shards of the same model follow."""
-    from simulinterp.llm.factory import ModelConfig, build_backend
-
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    config = ModelConfig(backend=backend, model=model, adapter=adapter, threads=threads)
-    if backend != "llamacpp":
-        return build_backend(config)
-    from simulinterp.cli.common import native_logs_to
-
-    with native_logs_to(cache_dir().parent / "llama.log"):  # as the CLI: a log per request
-        return build_backend(config)
-
-
-def run_shard(shard: Shard, dev: str, threads: int) -> None:
-    """Evaluate one shard as ``simulinterp eval`` does and write its instances and scores."""
-    from simulinterp.eval.runner import EvalData, evaluate, write_scores
-    from simulinterp.policy import make_policy
-    from simulinterp.translate import SimultaneousTranslator, TranslatorConfig
-
-    llm = load_llm(shard.backend, shard.model, shard.adapter, threads)
-    src, tgt = shard.direction.split("-")
-    lines = dev_data(dev, shard.direction, shard.last)
-    data = EvalData(lines.sources[shard.first :], lines.references[shard.first :], src, tgt)
-    style = prompt_style_for(shard.adapter)
-    config = TranslatorConfig(source_lang=src, target_lang=tgt, prompt_style=style)
-    translator = SimultaneousTranslator(llm, make_policy("wait-k", shard.k, src, tgt), config)
-    started = time.perf_counter()
-    scores, _ = evaluate(translator, data, 1.0 / DEFAULT_UNITS_PER_S[src], Path(shard.output))
-    scores.update(asdict(shard), prompt_style=style, seconds=time.perf_counter() - started)
-    write_scores(Path(shard.output), scores)
-    print(
-        f"{shard.direction} {shard.label:<9} k={shard.k} lines {shard.first}-{shard.last}: "
-        f"BLEU {scores['BLEU']:6.2f} LAAL {scores['LAAL']:5.2f} ({scores['seconds']:.0f} s)",
-        flush=True,
-    )
-
-
-def combine(folder: Path, shards: list[Shard]) -> dict[str, Any]:
-    """Score all shards of one setting together (corpus BLEU) into ``folder/scores.json``."""
-    from simulinterp.eval.instances import Instance
-    from simulinterp.eval.runner import score_instances, write_scores
-
-    records = []
-    for shard in shards:
-        log = Path(shard.output) / "instances.log"
-        records.extend(json.loads(line) for line in log.read_text(encoding="utf-8").splitlines())
-    instances = [Instance(**r) for r in records]
-    first = shards[0]
-    scores: dict[str, Any] = score_instances(instances, first.direction.split("-")[1])
-    parts = [json.loads((Path(s.output) / "scores.json").read_text()) for s in shards]
-    units = sum(i.source_length for i in instances)
-    seconds = sum(p["seconds"] for p in parts)
-    scores.update(
-        ms_per_unit=1000 * seconds / max(1, units),
-        label=first.label,
-        direction=first.direction,
-        k=first.k,
-        lines=len(instances),
-        backend=first.backend,
-        model=first.model,
-        adapter=first.adapter,
-        prompt_style=parts[0]["prompt_style"],
-        seconds=seconds,
-    )
-    write_scores(folder, scores)
-    with (folder / "instances.log").open("w", encoding="utf-8") as out:
-        out.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    return scores
-
-
-def dev_data(dev: str, direction: str, limit: int) -> Any:
-    """The first ``limit`` lines of a dev set."""
-    from simulinterp.eval.runner import EvalData
-
-    folder = Path(dev) / DEV_SETS[direction]
-    if not folder.is_dir():
-        sys.exit(f"dev data not found: {folder}")
-    sources = (folder / "source.txt").read_text(encoding="utf-8").splitlines()[:limit]
-    refs = (folder / "ref.txt").read_text(encoding="utf-8").splitlines()[:limit]
-    return EvalData(sources, refs, *direction.split("-"))
 
 
 # -- the report --------------------------------------------------------------------------
