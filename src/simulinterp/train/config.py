@@ -240,10 +240,6 @@ class RLConfig:
             raise ValueError("direction must be zh-en, en-zh or both")
         if self.quality not in QUALITY_METRICS:
             raise ValueError(f"quality must be one of: {', '.join(QUALITY_METRICS)}")
-        unknown = set(self.weights) - set(STEP_REWARDS) - set(SEQUENCE_REWARDS)
-        if unknown:
-            known = ", ".join((*STEP_REWARDS, *SEQUENCE_REWARDS))
-            raise ValueError(f"unknown rewards {', '.join(sorted(unknown))}; known: {known}")
         positive = (self.updates, self.sources_per_update, self.group_size, self.ppo_epochs)
         if min(*positive, self.minibatch_rows, self.max_step_tokens, self.max_final_tokens) < 1:
             raise ValueError("updates, batch sizes, epochs and token limits must be positive")
@@ -257,8 +253,17 @@ class RLConfig:
     def model_setup(self) -> ModelSetup:
         return ModelSetup(self.model, self.full, self.lora_rank, self.lora_alpha, self.dtype)
 
+    def check_weights(self, extra: tuple[str, ...] = ()) -> None:
+        """Raise ValueError for a weight of an unknown reward (``extra``: custom ones)."""
+        known = (*STEP_REWARDS, *SEQUENCE_REWARDS, *extra)
+        unknown = set(self.weights) - set(known)
+        if unknown:
+            raise ValueError(
+                f"unknown rewards {', '.join(sorted(unknown))}; known: {', '.join(known)}"
+            )
+
     def weight(self, reward: str) -> float:
         """The weight of ``reward`` in this stage (sequence rewards count from stage 2)."""
         if reward in SEQUENCE_REWARDS and self.stage < 2:
             return 0.0
-        return float(self.weights.get(reward, default_weights()[reward]))
+        return float(self.weights.get(reward, default_weights().get(reward, 0.0)))

@@ -37,15 +37,15 @@ class MaskedLossModel(nn.Module):
         self.model = model
 
     def forward(self, input_ids: Any, position_ids: Any, attention_mask: Any, labels: Any) -> Any:
-        causal_lm = _causal_lm(self.model)
-        hidden = causal_lm.model(
+        lm = causal_lm(self.model)
+        hidden = lm.model(
             input_ids=input_ids,
             position_ids=position_ids,
             attention_mask=attention_mask,
             use_cache=False,
         ).last_hidden_state
         keep = labels != IGNORE
-        logits = causal_lm.lm_head(hidden[keep]).float()
+        logits = lm.lm_head(hidden[keep]).float()
         return nn.functional.cross_entropy(logits, labels[keep])
 
 
@@ -177,7 +177,7 @@ def _dtype(name: str, device: Any) -> Any:
     return getattr(torch, name)
 
 
-def _causal_lm(model: Any) -> Any:
+def causal_lm(model: Any) -> Any:
     """The ``*ForCausalLM`` inside a peft wrapper (LoRA layers are injected in place)."""
     get_base = getattr(model, "get_base_model", None)
     return get_base() if callable(get_base) else model
