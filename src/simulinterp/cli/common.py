@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from simulinterp.lang import LanguageError, check_pair
-from simulinterp.llm.adapter_info import prompt_style_for
+from simulinterp.llm.adapter_info import adapter_metadata, prompt_style_for
 from simulinterp.llm.base import LLMBackend, LLMError
 from simulinterp.llm.factory import BACKENDS, ModelConfig, build_backend
 from simulinterp.llm.models import ModelNotFoundError, cache_dir
 from simulinterp.policy import POLICIES, Policy, make_policy
+from simulinterp.policy.rules import Learned
 from simulinterp.translate import TranslatorConfig
 from simulinterp.translate.glossary import GLOSSARY_METHODS, Glossary, GlossaryError
 from simulinterp.translate.prompts import LAYOUTS, PROMPT_STYLES
@@ -152,7 +153,11 @@ def policy_from(args: argparse.Namespace, knob: float | None = None) -> Policy:
     try:
         src, tgt = direction(args)
         value = knob if knob is not None else knob_of(args, args.policy)
-        return make_policy(args.policy, value, src, tgt)
+        policy = make_policy(args.policy, value, src, tgt)
+        marker = adapter_metadata(getattr(args, "adapter", None)).get("marker")
+        if isinstance(policy, Learned) and marker:
+            policy = Learned(marker=str(marker))  # the marker the adapter was trained with
+        return policy
     except ValueError as err:
         raise CliError(str(err)) from err
 

