@@ -9,6 +9,10 @@ has an untied input embedding that is left out; L layers, H hidden size, T padde
 over the real (unpadded) tokens. With LoRA the frozen weights get no weight gradient, so
 ``4 N + 12 L H T`` is printed beside it as the work done.
 
+Part ``dtype``: ``train sft`` for ``--steps`` steps in float32 and then in bfloat16 (same seed,
+same rows): the losses step by step and both speeds, to show that bf16 trains like fp32 on a
+CPU with AVX512-BF16.
+
 Part ``compare``: one LoRA adapter per method (``simulmask``, ``prefix``), each trained on both
 directions at once (one adapter is what ``interpret`` loads for both, and it halves the
 training runs; the shuffled data gives each direction about half the budget) and stopped at
@@ -22,6 +26,7 @@ deltas SimulMask - prefix and adapter - base; writes ``--out/compare.json``.
 
     python bench/sft.py --part speed --model tiny --steps 5
     python bench/sft.py --part speed --pack-tokens 512 --batch-rows 1 --steps 3   # 0.5B, CPU
+    python bench/sft.py --part dtype --pack-tokens 512 --batch-rows 2 --steps 8   # bf16 vs fp32
     python bench/sft.py --part compare --model tiny --token-budget 20000 --pack-tokens 512 \
         --batch-rows 2 --eval-backend transformers --dev-limit 5 --ks 1,3
     PYTHONPATH=src python3 bench/sft.py --part compare --model /root/weights/MODEL.gguf  # GPU
@@ -60,7 +65,7 @@ H100_BF16_TFLOPS = 989.0
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=["speed", "compare"], default="speed")
+    parser.add_argument("--part", choices=["speed", "dtype", "compare"], default="speed")
     parser.add_argument("--model", default="default", help="preset, .gguf, checkpoint or tiny")
     parser.add_argument("--data", default=str(SHARED / "train"), help="training text folders")
     parser.add_argument("--dev", default=str(SHARED / "dev"), help="folder of the dev sets")
@@ -103,6 +108,8 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     if args.part == "speed":
         return run_speed(args)
+    if args.part == "dtype":
+        return run_dtype(args)
     return run_compare(args)
 
 
@@ -169,6 +176,51 @@ def gguf_for(model: str) -> str:
     from simulinterp.llm.models import ensure_model
 
     return str(ensure_model(model))
+
+
+# -- part: dtype (does bf16 train like fp32?) ----------------------------------------------
+
+
+def run_dtype(args: argparse.Namespace) -> int:
+    """``train sft`` for ``--steps`` steps in float32, then in bfloat16, from the same seed and
+    rows: the loss of every step side by side, and the tokens/s of each."""
+    from simulinterp.train.sft import SFTConfig, train_sft
+
+    checkpoint = checkpoint_for(args.model, Path(args.cache))
+    runs: dict[str, list[dict]] = {}
+    speed: dict[str, float] = {}
+    for dtype in ("float32", "bfloat16"):
+        config = SFTConfig(
+            model=str(checkpoint),
+            data=args.data,
+            output=str(Path(args.out) / f"dtype-{dtype}"),
+            limit=args.limit,
+            max_steps=args.steps,
+            pack_tokens=args.pack_tokens,
+            batch_rows=args.batch_rows,
+            max_example_tokens=min(512, args.pack_tokens),
+            dtype=dtype,
+            seed=args.seed,
+            log_every=1,
+        )
+        print(f"\n{dtype}: {args.steps} steps", flush=True)
+        records: list[dict] = []
+        result = train_sft(config, on_log=records.append)
+        runs[dtype] = [{"step": r["step"], "loss": r["loss"]} for r in records]
+        later = [r["tokens_per_s"] for r in records[1:]]  # the first step warms up
+        speed[dtype] = sum(later) / len(later) if later else result.tokens_per_s
+    pairs = list(zip(runs["float32"], runs["bfloat16"], strict=True))
+    print("\nstep | loss fp32 | loss bf16 | difference")
+    for a, b in pairs:
+        print(f"{a['step']:4} | {a['loss']:9.4f} | {b['loss']:9.4f} | {b['loss'] - a['loss']:+.4f}")
+    worst = max(abs(b["loss"] - a["loss"]) / abs(a["loss"]) for a, b in pairs)
+    print(
+        f"largest relative difference {100 * worst:.2f}%; tokens/s fp32 {speed['float32']:.0f}, "
+        f"bf16 {speed['bfloat16']:.0f} ({speed['bfloat16'] / speed['float32']:.2f}x)"
+    )
+    report = {"losses": runs, "tokens_per_s": speed, "max_relative_difference": worst}
+    (Path(args.out) / "dtype.json").write_text(json.dumps(report, indent=2) + "\n")
+    return 0
 
 
 # -- part 1: speed -----------------------------------------------------------------------

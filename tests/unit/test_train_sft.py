@@ -137,3 +137,24 @@ def test_bad_settings_are_refused(changes, message, tmp_path):
 def test_missing_data_is_a_clear_error(tiny_checkpoint, tmp_path):
     with pytest.raises(FileNotFoundError, match="source.txt"):
         train_sft(_config(tiny_checkpoint, tmp_path, tmp_path / "out"))
+
+
+def test_bf16_trains_like_fp32_over_the_first_steps(tiny_checkpoint, tiny_parallel, tmp_path):
+    curves = {}
+    for dtype in ("float32", "bfloat16"):
+        records: list[dict] = []
+        config = _config(
+            tiny_checkpoint,
+            tiny_parallel,
+            tmp_path / dtype,
+            dtype=dtype,
+            max_steps=6,
+            log_every=1,
+            learning_rate=2e-3,
+        )
+        train_sft(config, on_log=records.append)
+        curves[dtype] = [r["loss"] for r in records]
+    fp32, bf16 = curves["float32"], curves["bfloat16"]
+    assert len(fp32) == len(bf16) == 6
+    assert fp32[-1] < fp32[0] and bf16[-1] < bf16[0]  # both learn
+    assert max(abs(a - b) / a for a, b in zip(fp32, bf16, strict=True)) < 0.02
