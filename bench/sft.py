@@ -476,6 +476,7 @@ def train_method(method: str, checkpoint: Path, folder: Path, args: argparse.Nam
         dtype=args.dtype,
         seed=args.seed,
         log_every=max(1, plan.max_steps // 10),
+        save_every=max(1, plan.max_steps // 5),  # an interrupted run still leaves an adapter
     )
 
     def show(r: dict) -> None:
