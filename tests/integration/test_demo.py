@@ -1,5 +1,5 @@
 """``simulinterp demo`` as a new user runs it: the bundled JFK clip, with the packaged defaults,
-comes out as one faithful Chinese sentence."""
+comes out as faithful Chinese, one sentence per sentence heard."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from simulinterp.cli import main
 from simulinterp.eval.speech import asr_error
+from simulinterp.lang import is_sentence_end
 
 JFK = (
     "And so, my fellow Americans: ask not what your country can do for you, "
@@ -20,7 +21,9 @@ JFK = (
 pytestmark = pytest.mark.integration
 
 
-def test_the_demo_interprets_jfk_as_one_faithful_sentence(tmp_path: Path, monkeypatch, capsys):
+def test_the_demo_interprets_jfk_faithfully_sentence_by_sentence(
+    tmp_path: Path, monkeypatch, capsys
+):
     from simulinterp.defaults import speech_defaults
     from simulinterp.llm.models import ModelNotFoundError, ensure_model
 
@@ -40,9 +43,13 @@ def test_the_demo_interprets_jfk_as_one_faithful_sentence(tmp_path: Path, monkey
     translation = doc["translation"]
     printed = capsys.readouterr().out
     assert translation in printed
-    # one sentence: the two pauses inside it end nothing
-    assert len({c["segment"] for c in doc["commits"]}) == 1, doc["commits"]
-    assert len(doc["segments"]) == 1
+    # the segments are the sentences heard: the two pauses inside the sentence end nothing. It is
+    # one sentence, but whisper-base sometimes hears a full stop after "Americans" (the clock
+    # batches audio by the machine's speed), and then the source itself has two sentences
+    heard_sentences = 1 + sum(map(is_sentence_end, heard.split()[:-1]))
+    assert heard_sentences <= 2, heard
+    assert len({c["segment"] for c in doc["commits"]}) == heard_sentences, (heard, doc["commits"])
+    assert len(doc["segments"]) == heard_sentences
     # faithful: the fellow Americans, and the country twice (what it can do, what you can do)
     assert "美国" in translation, translation
     assert translation.count("国家") >= 2, translation
