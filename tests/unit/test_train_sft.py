@@ -158,3 +158,15 @@ def test_bf16_trains_like_fp32_over_the_first_steps(tiny_checkpoint, tiny_parall
     assert len(fp32) == len(bf16) == 6
     assert fp32[-1] < fp32[0] and bf16[-1] < bf16[0]  # both learn
     assert max(abs(a - b) / a for a, b in zip(fp32, bf16, strict=True)) < 0.02
+
+
+def test_half_precision_on_a_cpu_without_its_instructions_is_flagged(monkeypatch):
+    from simulinterp.train import modeling
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    problem = modeling.half_precision_problem(torch.bfloat16, "cpu")
+    assert problem is not None and "--dtype float32" in problem and "bfloat16" in problem
+    assert modeling.half_precision_problem(torch.float32, "cpu") is None
+    assert modeling.half_precision_problem(torch.bfloat16, "cuda") is None
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert modeling.half_precision_problem(torch.bfloat16, "cpu") is None

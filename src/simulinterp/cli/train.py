@@ -80,7 +80,12 @@ def _add_rl(jobs: argparse._SubParsersAction) -> None:
         help="the start policy: a 'train sft' (or stage-1 'train rl') output folder, a "
         "checkpoint, a .gguf, or a packaged preset (default: the 0.5B)",
     )
-    rl.add_argument("--data", required=True, help="parallel text: a folder, or folder of folders")
+    rl.add_argument(
+        "--data",
+        required=True,
+        help="parallel text (a folder, or folder of folders), or a speech folder (audio/ and "
+        "transcripts.tsv with translations: trained on the recognized words and their times)",
+    )
     rl.add_argument(
         "--eval-data",
         help="parallel text rolled out before and after training (not trained on): "
@@ -241,6 +246,14 @@ def run_rl(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise CliError(str(err)) from err
     if os.environ.get("RANK", "0") == "0":
+        from simulinterp.train.speech_episodes import is_speech_folder
+
+        for data in (config.data, args.eval_data):
+            if data and is_speech_folder(data):
+                print(
+                    f"recognizing the translated recordings of {data} (whisper-base, as live)",
+                    file=sys.stderr,
+                )
         print(
             f"loading {config.model} (a GGUF is dequantized first: ~40 s for 0.5B)", file=sys.stderr
         )
@@ -275,12 +288,9 @@ def run_rl(args: argparse.Namespace) -> int:
 def _held_out(args: argparse.Namespace, config: Any) -> list[Any] | None:
     if not args.eval_data:
         return None
-    from simulinterp.train.examples import read_parallel
-    from simulinterp.train.rollout import episodes_from_pairs
+    from simulinterp.train.rl import load_episodes
 
-    direction = None if config.direction == "both" else tuple(config.direction.split("-"))
-    pairs = read_parallel(args.eval_data, direction=direction, limit=args.eval_limit)
-    return episodes_from_pairs(pairs, config.max_source_units)
+    return load_episodes(config, args.eval_data, args.eval_limit)
 
 
 def _print_rl_progress(record: dict[str, Any]) -> None:

@@ -113,6 +113,9 @@ def load_for_training(setup: ModelSetup | Any, device: Any) -> tuple[Any, Any]:
     base = str(adapter_metadata(adapter)["base_model"]) if adapter else setup.model
     root, gguf_file = resolve_model(base)
     dtype = _dtype(setup.dtype, device)
+    problem = half_precision_problem(dtype, device)
+    if problem:
+        logger.warning(problem)
     kwargs: dict[str, Any] = {"local_files_only": True}
     if gguf_file is not None:
         kwargs["gguf_file"] = gguf_file
@@ -189,6 +192,28 @@ def _lora_targets(model: Any) -> tuple[str, ...]:
     if not found:
         raise ValueError("the model has none of the usual projection layers for LoRA")
     return found
+
+
+def half_precision_problem(dtype: Any, device: Any) -> str | None:
+    """Why ``dtype`` would be slow on ``device``: a CPU without half-precision matrix
+    instructions (AVX512-BF16 or AMX for bf16) falls back to a reference matrix product,
+    which ran at 0.9 GFLOP/s against 145 in float32 on an AVX2-only EPYC. None when it is fine.
+    """
+    if torch.device(device).type != "cpu" or dtype not in (torch.bfloat16, torch.float16):
+        return None
+    supported = (
+        torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        if dtype == torch.bfloat16
+        else torch.ops.mkldnn._is_mkldnn_fp16_supported()
+    )
+    if supported:
+        return None
+    name = str(dtype).removeprefix("torch.")
+    return (
+        f"this CPU has no {name} matrix instructions (AVX512-BF16 or AMX; it reports "
+        f"{torch.backends.cpu.get_cpu_capability()}): training in {name} will run about 100 "
+        "times slower than in float32 here; use --dtype float32 (or auto)"
+    )
 
 
 def _dtype(name: str, device: Any) -> Any:

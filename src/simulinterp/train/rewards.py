@@ -169,8 +169,9 @@ def seqpo(quality: float, laal: float, source_length: int, lam: float) -> float:
     return quality - lam * laal / max(source_length, 1)
 
 
-def laal_of(delays: Sequence[float], source_length: int, reference_length: int) -> float:
-    """LAAL of a trajectory's unit delays; an empty output lags the whole source."""
+def laal_of(delays: Sequence[float], source_length: float, reference_length: int) -> float:
+    """LAAL of a trajectory's unit delays (source units, or seconds with ``source_length`` the
+    duration); an empty output lags the whole source."""
     if not delays:
         return float(source_length)
     return length_adaptive_average_lagging(delays, source_length, reference_length)

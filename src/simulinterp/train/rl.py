@@ -218,10 +218,31 @@ def evaluate_policy(
     return {**out, **rollout_scores(trajectories)}
 
 
-def load_episodes(config: RLConfig) -> list[Episode]:
-    """The training episodes of ``config.data`` (both directions unless one is chosen)."""
+def load_episodes(
+    config: RLConfig, data: str | None = None, limit: int | None = None
+) -> list[Episode]:
+    """The episodes of ``data`` (default ``config.data``; both directions unless one is chosen).
+
+    ``data`` is parallel text (a folder, or a folder of folders), or a speech folder
+    (``audio/`` and ``transcripts.tsv`` with translations), whose recordings are recognized
+    into ASR words with their times (:mod:`simulinterp.train.speech_episodes`).
+    """
+    from simulinterp.train.speech_episodes import episodes_from_speech, is_speech_folder
+
+    data = config.data if data is None else data
+    limit = config.limit if limit is None else limit
+    if is_speech_folder(data):
+        episodes = episodes_from_speech(
+            data,
+            limit=limit,
+            max_source_units=config.max_source_units,
+            direction=config.direction,
+            on_recording=lambda done, total: logger.info("recognized %d/%d", done, total),
+        )
+        logger.info("%s: %d speech episodes", data, len(episodes))
+        return episodes
     direction = None if config.direction == "both" else tuple(config.direction.split("-"))
-    pairs = read_parallel(config.data, direction=direction, limit=config.limit)  # type: ignore[arg-type]
+    pairs = read_parallel(data, direction=direction, limit=limit)  # type: ignore[arg-type]
     episodes = episodes_from_pairs(pairs, config.max_source_units)
     logger.info("%d pairs -> %d episodes", len(pairs), len(episodes))
     return episodes
@@ -559,21 +580,28 @@ class _Log:
 
 
 def rollout_scores(trajectories: Sequence[Trajectory]) -> dict[str, float]:
-    """AL, LAAL (source units), BLEU and chrF of the rollouts against their references."""
+    """AL, LAAL (source units), BLEU and chrF of the rollouts against their references; for
+    speech episodes also ``LAAL_s``, in seconds of the recording."""
     if not trajectories:
         return {}
     lang = trajectories[0].episode.target_lang
     outputs = [t.output for t in trajectories]
     references = [t.episode.reference for t in trajectories]
-    als, laals = [], []
+    als, laals, laals_s = [], [], []
     for t in trajectories:
         n = len(t.episode.source_units)
         if t.delays:
             als.append(average_lagging(t.delays, n))
         laals.append(R.laal_of(t.delays, n, len(t.episode.reference_units)))
+        times = t.episode.unit_times
+        if times is not None:  # speech: seconds behind the speaker, as SimulEval's speech LAAL
+            delays_s = t.delays_s or []
+            laals_s.append(R.laal_of(delays_s, times[-1], len(t.episode.reference_units)))
+    timed = {"LAAL_s": round(float(np.mean(laals_s)), 3)} if laals_s else {}
     return {
         "AL": round(float(np.mean(als)), 3) if als else float("nan"),
         "LAAL": round(float(np.mean(laals)), 3),
+        **timed,
         "BLEU": round(bleu(outputs, references, lang), 2),
         "chrF": round(chrf(outputs, references, lang), 2),
         "written_share": round(float(np.mean([s.wrote for t in trajectories for s in t.steps])), 3),
