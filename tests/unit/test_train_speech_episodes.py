@@ -158,3 +158,13 @@ def test_the_reference_is_cut_at_its_own_sentence_end_near_where_the_alignment_c
     links = [(s, t if t < 5 else t - 1) for s, t in links if t != 5]
     episodes = speech_episodes(words, "我们去公园他非常喜欢它。", "en", "zh")
     assert ["".join(e.reference_units) for e in episodes] == ["我们去公园他非", "常喜欢它。"]
+
+
+def test_a_damaged_recording_is_left_out_and_the_others_kept(tmp_path, caplog):
+    folder = speech_folder(tmp_path, ["audio/a.flac\tx\t我们去公园", "audio/bad.flac\tx\t他"])
+    (folder / "audio" / "bad.flac").write_bytes(b"not audio at all")
+    episodes = episodes_from_speech(folder, recognizer=tone_recognizer)
+    assert episodes and "bad.flac is left out" in caplog.text
+    (folder / "transcripts.tsv").write_text("audio/bad.flac\tx\t他\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="no recording .* could be read"):
+        episodes_from_speech(folder, recognizer=tone_recognizer)

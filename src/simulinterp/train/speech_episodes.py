@@ -204,8 +204,11 @@ def episodes_from_speech(
             :func:`default_recognizer`).
         on_recording: called with (recordings done, total) after each one.
 
+    A recording that cannot be read is left out with a warning.
+
     Raises:
-        ValueError: the folder has no translations, or is in another direction.
+        ValueError: the folder has no translations, is in another direction, or none of its
+            recordings can be read.
     """
     recordings = read_recordings(folder, limit)
     source_lang, target_lang = languages_of(recordings)
@@ -214,10 +217,18 @@ def episodes_from_speech(
             f"{folder} is {source_lang}-{target_lang} speech, not {direction}: choose "
             "--direction both or the folder's direction"
         )
+    from simulinterp.audio.io import AudioError
+
     stream = (recognizer or default_recognizer)(source_lang)
     episodes: list[Episode] = []
+    broken = []
     for done, recording in enumerate(recordings, 1):
-        words = recognized_words(stream, recording.audio)
+        try:
+            words = recognized_words(stream, recording.audio)
+        except AudioError as err:  # one bad file costs its own episodes, not the others'
+            logger.warning("%s is left out: %s", recording.audio, err)
+            broken.append(recording.audio.name)
+            continue
         found = speech_episodes(
             words, recording.translation, source_lang, target_lang, max_source_units
         )
@@ -225,4 +236,6 @@ def episodes_from_speech(
         episodes.extend(found)
         if on_recording is not None:
             on_recording(done, len(recordings))
+    if broken and not episodes:
+        raise ValueError(f"no recording of {folder} could be read ({', '.join(broken)})")
     return episodes
