@@ -17,6 +17,9 @@ The table that chose the defaults of ``interpret``, ``demo`` and ``eval --source
     python bench/quality.py --part speech --directions en-zh
     python bench/quality.py --part levers --models quality --limit 60
 
+A policy is ``name:knob``; ``clause:N:agree`` is the word-capped clause policy with agreement
+(after N units it commits only what two hypotheses in a row share, not the model's guess).
+
 The row ``default`` (added for the model that ``simulinterp.defaults`` names) runs exactly the
 settings of ``interpret``: its policy, knob, layout, context and duty cap.
 
@@ -46,6 +49,7 @@ from simulinterp.eval.speech_run import SpeechItem, offline_translations, run_it
 from simulinterp.llm.factory import ModelConfig, build_backend
 from simulinterp.pipeline import SpeechEngine
 from simulinterp.policy import make_policy
+from simulinterp.policy.rules import Clause
 from simulinterp.translate import SimultaneousTranslator, TranslatorConfig
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -87,8 +91,14 @@ def policy_of(spec: str, src: str, tgt: str):
     if spec == "default":
         chosen = speech_defaults(src, tgt)
         return make_policy(chosen.policy, chosen.knob, src, tgt)
-    name, _, knob = spec.partition(":")
-    return make_policy(name, float(knob) if knob else None, src, tgt)
+    name, _, rest = spec.partition(":")
+    knob, _, flag = rest.partition(":")
+    policy = make_policy(name, float(knob) if knob else None, src, tgt)
+    if flag == "agree" and isinstance(policy, Clause):
+        return replace(policy, agree=True)  # the word cap commits what two hypotheses share
+    if flag:
+        raise SystemExit(f"unknown policy flag {flag!r} in {spec!r} (only clause:N:agree)")
+    return policy
 
 
 def config_of(spec: str, src: str, tgt: str, max_duty: float) -> TranslatorConfig:

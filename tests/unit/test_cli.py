@@ -486,3 +486,14 @@ def test_translate_with_a_glossary(use_llm, tmp_path: Path, capsys, method) -> N
         assert out == "I we today.\n"
     else:
         assert "today" in out
+
+
+@pytest.mark.parametrize(("flags", "agree"), [([], False), (["--agree"], True)])
+def test_the_word_cap_waits_for_agreement_when_told(flags: list[str], agree: bool) -> None:
+    from simulinterp.cli import build_parser
+    from simulinterp.cli.common import policy_from
+    from simulinterp.policy.rules import Clause
+
+    argv = ["translate", "--from", "en", "--to", "zh", "--policy", "clause", "--max-wait", "5"]
+    policy = policy_from(build_parser().parse_args([*argv, *flags]))
+    assert policy == Clause(max_wait=5, agree=agree)

@@ -8,6 +8,7 @@ import math
 import pytest
 
 from simulinterp.policy import POLICIES, CandidateUnit, PolicyView, Read, Write, make_policy
+from simulinterp.policy.base import write_or_read
 from simulinterp.policy.rules import Clause, Confidence, Learned, LocalAgreement, Offline, WaitK
 
 ZH = tuple("我们今天去公园很好他喜欢")
@@ -237,6 +238,62 @@ def test_clause(max_wait, holdback, source, since, cand, wants, action) -> None:
     assert policy.decide(_view(source=source, units_since_write=since, candidate=None)) == Read()
     full = _view(source=source, units_since_write=since, candidate=_cand(*_words(cand)))
     assert policy.decide(full) == action
+
+
+# agree: an overdue commit keeps only what the hypothesis before agrees on (and the holdback).
+# committed, previous hypothesis, candidate -> action
+CLAUSE_AGREE = [
+    ((), None, ("a", "b", "c", "d", "e"), Read()),  # no hypothesis before: wait for one
+    ((), ("a", "b", "x"), ("a", "b", "c", "d", "e"), Write(2)),  # "a b" agree
+    ((), ("a", "b", "c", "d", "e", "f"), ("a", "b", "c", "d", "e"), Write(3)),  # holdback wins
+    ((), ("z",), ("a", "b", "c", "d", "e"), Read()),  # nothing agrees
+    (("a",), ("a", "b", "c"), ("b", "c", "q", "r"), Write(2)),  # beyond the committed "a"
+    (("a",), ("a",), ("b", "c", "q", "r"), Read()),  # the hypothesis before was all committed
+]
+
+
+@pytest.mark.parametrize(("committed", "previous", "cand", "action"), CLAUSE_AGREE)
+def test_clause_agree_commits_what_two_hypotheses_share(committed, previous, cand, action) -> None:
+    policy = Clause(max_wait=3, agree=True)
+    hypotheses = () if previous is None else (previous,)
+    source = ("w",) * 4
+    view = _view(
+        source=source,
+        committed=committed,
+        units_since_write=4,
+        hypotheses=hypotheses,
+        candidate=_cand(*cand),
+    )
+    assert policy.decide(view) == action
+    # without agreement the same view commits all but the holdback
+    assert Clause(max_wait=3).decide(view) == write_or_read(len(cand) - 2)
+
+
+@pytest.mark.parametrize(
+    ("max_wait", "since", "agree_wants", "guess_wants"),
+    [(5, 3, False, False), (5, 4, True, False), (5, 5, True, True), (1, 0, False, False)],
+)
+def test_clause_agree_makes_its_first_hypothesis_one_unit_before_the_cap(
+    max_wait: int, since: int, agree_wants: bool, guess_wants: bool
+) -> None:
+    source = ("w",) * 6
+    view = _view(source=source, units_since_write=since)
+    assert Clause(max_wait=max_wait, agree=True).wants_candidate(view) is agree_wants
+    assert Clause(max_wait=max_wait).wants_candidate(view) is guess_wants
+    # the probe itself never writes: it is only there to be agreed with
+    probe = _view(source=source, units_since_write=since, candidate=_cand("a", "b", "c", "d"))
+    if agree_wants and since < max_wait:
+        assert Clause(max_wait=max_wait, agree=True).decide(probe) == Read()
+
+
+def test_clause_agree_does_not_touch_clause_ends() -> None:
+    view = _view(
+        source=("我", "们", "，"),
+        units_since_write=3,
+        hypotheses=(("z",),),
+        candidate=_cand("we", "are"),
+    )
+    assert Clause(max_wait=3, agree=True).decide(view) == Write(2)
 
 
 @pytest.mark.parametrize(("max_wait", "holdback"), [(-1, 2), (0, -1)])

@@ -32,6 +32,7 @@ ALL_POLICIES: list[Policy] = [
     Confidence(threshold=-1.0),
     Clause(),
     Clause(max_wait=3),
+    Clause(max_wait=3, agree=True),
     Learned(),
     Offline(),
 ]
@@ -72,6 +73,17 @@ class FickleLLM(DictionaryLLM):
             return super().continue_text(prompt, prefix, **kwargs)
         finally:
             self.script = None
+
+
+class GuessingLLM(DictionaryLLM):
+    """Guesses at the word the source has not settled: until a clause end, the last word of
+    its translation is "maybe" (an untrained model completing a prefix)."""
+
+    def translation(self, prompt: str) -> str:
+        text = super().translation(prompt)
+        if text.endswith((",", ".")):
+            return text
+        return " ".join([*text.split(" ")[:-1], "maybe"])
 
 
 class RefusingLLM(DictionaryLLM):
@@ -231,6 +243,16 @@ def test_committed_text_only_grows(policy: Policy, fake: type[DictionaryLLM]) ->
 )
 def test_a_fickle_model_never_rewrites_committed_words(policy: Policy, text: str) -> None:
     assert _translate(policy, "我们今天去公园。", FickleLLM()).text == text
+
+
+def test_the_word_cap_with_agreement_does_not_commit_a_guess() -> None:
+    source = "我们今天去公园。"
+    guessed = _translate(Clause(max_wait=3, holdback=0), source, GuessingLLM()).text
+    agreed = _translate(Clause(max_wait=3, holdback=0, agree=True), source, GuessingLLM())
+    assert "maybe" in guessed
+    assert agreed.text == "I we to day go the park."
+    # and it still commits before the clause end: the cap holds
+    assert len(agreed.commits) > 1
 
 
 # -- flushing ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -16,7 +17,7 @@ from simulinterp.llm.base import LLMBackend, LLMError
 from simulinterp.llm.factory import BACKENDS, ModelConfig, build_backend
 from simulinterp.llm.models import ModelNotFoundError, cache_dir
 from simulinterp.policy import POLICIES, Policy, make_policy
-from simulinterp.policy.rules import Learned
+from simulinterp.policy.rules import Clause, Learned
 from simulinterp.translate import TranslatorConfig
 from simulinterp.translate.glossary import GLOSSARY_METHODS, Glossary, GlossaryError
 from simulinterp.translate.prompts import LAYOUTS, PROMPT_STYLES
@@ -47,6 +48,12 @@ def add_policy(parser: argparse.ArgumentParser, default: str | None = "clause") 
     group.add_argument("--n", type=int, help="local-agreement: hypotheses that must agree")
     group.add_argument("--threshold", type=float, help="confidence: lowest token log-probability")
     group.add_argument("--max-wait", type=int, help="clause: most units without a commit (0: none)")
+    group.add_argument(
+        "--agree",
+        action="store_true",
+        help="clause: after --max-wait units, commit only what two hypotheses in a row agree "
+        "on, not the model's guess (more faithful, later, more computing; see the README)",
+    )
 
 
 def add_model(parser: argparse.ArgumentParser, default: str | None = "fast") -> None:
@@ -157,6 +164,8 @@ def policy_from(args: argparse.Namespace, knob: float | None = None) -> Policy:
         marker = adapter_metadata(getattr(args, "adapter", None)).get("marker")
         if isinstance(policy, Learned) and marker:
             policy = Learned(marker=str(marker))  # the marker the adapter was trained with
+        if isinstance(policy, Clause) and getattr(args, "agree", False):
+            policy = replace(policy, agree=True)
         return policy
     except ValueError as err:
         raise CliError(str(err)) from err

@@ -108,11 +108,18 @@ class Clause:
     (FINDINGS: BLEU at offline level at about 10 characters of lag).
 
     ``max_wait`` bounds the lag: after that many source units without a clause end, commit the
-    candidate except its last ``holdback`` units.
+    candidate except its last ``holdback`` units. With ``agree``, such an overdue
+    commit also needs the hypothesis of the decision before to agree (LocalAgreement-2 inside
+    the clause): an untrained model's guess at the rest of a clause ("ask not what your
+    country" taken for a question) changes when the next words come, and is not committed. The
+    first hypothesis is made one unit before the cap, so that agreement can commit at the cap.
+    It is more faithful and later, and it costs more decisions (bench/quality's
+    ``clause:N:agree`` rows in the README), so the default commits the guess.
     """
 
     max_wait: int = 0
     holdback: int = 2
+    agree: bool = False
     name: str = "clause"
 
     def __post_init__(self) -> None:
@@ -125,8 +132,12 @@ class Clause:
     def _overdue(self, view: PolicyView) -> bool:
         return self.max_wait > 0 and view.units_since_write >= self.max_wait
 
+    def _probing(self, view: PolicyView) -> bool:
+        """One unit before the cap: a hypothesis to agree with when the cap is reached."""
+        return self.agree and self.max_wait > 1 and view.units_since_write >= self.max_wait - 1
+
     def wants_candidate(self, view: PolicyView) -> bool:
-        return self._at_clause_end(view) or self._overdue(view)
+        return self._at_clause_end(view) or self._overdue(view) or self._probing(view)
 
     def max_units(self, view: PolicyView) -> int | None:
         return None
@@ -137,7 +148,14 @@ class Clause:
         if self._at_clause_end(view):
             return write_or_read(len(view.candidate))
         if self._overdue(view):
-            return write_or_read(len(view.candidate) - self.holdback)
+            units = len(view.candidate) - self.holdback
+            if self.agree:
+                if not view.hypotheses:
+                    return Read()
+                current = view.committed + candidate_texts(view)
+                agreed = _common_prefix_length([current, view.hypotheses[-1]])
+                units = min(units, agreed - len(view.committed))
+            return write_or_read(units)
         return Read()
 
 
