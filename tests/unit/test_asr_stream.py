@@ -240,6 +240,25 @@ def test_a_long_restart_threshold_keeps_repeated_phrases():
     assert cut_restart(units, 3) == 6
 
 
+@pytest.mark.parametrize(
+    ("text", "keep"),
+    [
+        # whisper fills the silence after a sentence with the window's opening: cut
+        ("what your country can do for you. What your country", 7),
+        ("我们今天去公园。我们今天", 8),
+        # the same words going on are speech (anaphora), and so is a repeat without a stop
+        ("what your country can do for you. What your country needs", 11),
+        ("what your country can do for you, what your country", 10),
+        # shorter than the threshold
+        ("what your country can do for you. What your", 9),
+    ],
+)
+def test_a_short_restart_after_a_full_stop_at_the_end_is_cut(text: str, keep: int):
+    units = list(text.replace(" ", "")) if "我" in text else text.split()
+    assert cut_restart(units, 6, after_stop=3 if "我" not in text else 4) == keep
+    assert cut_restart(units, 6) == len(units)  # without after_stop nothing is cut
+
+
 def test_chinese_text_is_simplified_with_full_width_punctuation():
     assert normalize("首先,說一下. 好的?", "zh") == "首先，说一下。好的？"
     assert units_of("數據Ｇ或許", "zh") == ["数", "据", "，", "或", "许"]

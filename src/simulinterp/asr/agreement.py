@@ -88,13 +88,16 @@ def strip_repeat(tail: Sequence[str], reference: Sequence[str], min_units: int =
     return list(tail[best:])
 
 
-def cut_restart(units: Sequence[str], min_units: int = 3) -> int:
+def cut_restart(units: Sequence[str], min_units: int = 3, after_stop: int | None = None) -> int:
     """Length of ``units`` before the decoder starts over.
 
     A hypothesis that, from some point on, repeats its own opening (``min_units`` words or
     more), or repeats its first two or more words at once ("Is not. Is not."), is a loop of the
-    decoder, not speech; everything from that point is cut. Punctuation-only units are ignored
-    when comparing.
+    decoder, not speech; everything from that point is cut. With ``after_stop``, a shorter
+    repeat of the opening (that many units) also counts when it comes right after a full stop
+    and ends the hypothesis: whisper filling the silence after a sentence with the window's own
+    first words ("what your country can do for you. What your country"). Punctuation-only
+    units are ignored when comparing.
 
     Returns:
         How many leading units to keep (``len(units)`` when there is no restart).
@@ -108,6 +111,10 @@ def cut_restart(units: Sequence[str], min_units: int = 3) -> int:
             k += 1
         if k >= min_units or (k >= p and got[:p] == got[p : 2 * p]):
             return positions[p]
+        if after_stop is not None and k >= after_stop and p + k == len(got):
+            before = units[positions[p] - 1] if positions[p] else ""
+            if before.rstrip().endswith((".", "?", "!", "。", "？", "！")):
+                return positions[p]
     return len(units)
 
 

@@ -422,7 +422,10 @@ class StreamingRecognizer:
             tail = strip_repeat(tail, self._previous, _REPEAT_UNITS[lang])
         whole = [*utt.committed, *tail]
         restart = _RESTART_UNITS[lang] if not too_long else _REPEAT_UNITS[lang]
-        keep = min(cut_restart(whole, restart), repetition_cut(whole))  # loops over the commits
+        keep = min(
+            cut_restart(whole, restart, after_stop=_REPEAT_UNITS[lang]),
+            repetition_cut(whole),
+        )  # loops over the commits
         tail = whole[len(utt.committed) : max(len(utt.committed), keep)]
         return tail, decoded.avg_logprob >= _LOW_LOGPROB, encoded
 
