@@ -497,3 +497,9 @@ def test_the_word_cap_waits_for_agreement_when_told(flags: list[str], agree: boo
     argv = ["translate", "--from", "en", "--to", "zh", "--policy", "clause", "--max-wait", "5"]
     policy = policy_from(build_parser().parse_args([*argv, *flags]))
     assert policy == Clause(max_wait=5, agree=agree)
+
+
+def test_agree_with_another_policy_is_a_clear_error(use_llm, capsys) -> None:
+    code = main(["translate", "--policy", "wait-k", "--agree"])
+    assert code == 2
+    assert "--agree is for the clause policy, not 'wait-k'" in capsys.readouterr().err

@@ -12,6 +12,8 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from simulinterp.lang import is_sentence_end
+
 
 def comparable(unit: str) -> str:
     """A unit with case and punctuation removed, for agreement checks."""
@@ -112,8 +114,7 @@ def cut_restart(units: Sequence[str], min_units: int = 3, after_stop: int | None
         if k >= min_units or (k >= p and got[:p] == got[p : 2 * p]):
             return positions[p]
         if after_stop is not None and k >= after_stop and p + k == len(got):
-            before = units[positions[p] - 1] if positions[p] else ""
-            if before.rstrip().endswith((".", "?", "!", "。", "？", "！")):
+            if positions[p] and is_sentence_end(units[positions[p] - 1]):
                 return positions[p]
     return len(units)
 

@@ -164,7 +164,9 @@ def policy_from(args: argparse.Namespace, knob: float | None = None) -> Policy:
         marker = adapter_metadata(getattr(args, "adapter", None)).get("marker")
         if isinstance(policy, Learned) and marker:
             policy = Learned(marker=str(marker))  # the marker the adapter was trained with
-        if isinstance(policy, Clause) and getattr(args, "agree", False):
+        if getattr(args, "agree", False):
+            if not isinstance(policy, Clause):
+                raise ValueError(f"--agree is for the clause policy, not {args.policy!r}")
             policy = replace(policy, agree=True)
         return policy
     except ValueError as err:
