@@ -3,6 +3,7 @@ bad input, and the translator keeping the key/value cache while it uses them."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -168,16 +169,31 @@ def test_wmt_entries_with_an_empty_side_are_skipped_with_a_warning(tmp_path: Pat
     assert read_required_terms(path, "zh", "en") == [["Su Yu", "A visitor"]]
 
 
-def test_a_second_translation_on_the_same_line_is_ignored(tmp_path: Path, caplog) -> None:
-    path = _file(
-        tmp_path,
-        "t.jsonl",
-        '[{"zh": "秦国公", "en": "the Duke Qin"}, {"zh": "秦国公", "en": "Duke Qin"}]\n',
-    )
-    with caplog.at_level(logging.WARNING):
+def test_a_second_translation_on_the_same_line_takes_the_next_occurrence(
+    tmp_path: Path, caplog
+) -> None:
+    line = [("国君", "a monarch"), ("苏羽", "Su Yu"), ("国君", "the monarch")]
+    line += [("国君", "the monarch"), ("苏羽", "Su Yu")]
+    text = json.dumps([{"zh": zh, "en": en} for zh, en in line], ensure_ascii=False)
+    path = _file(tmp_path, "t.jsonl", text + "\n")
+    with caplog.at_level(logging.INFO):
         [glossary] = read_line_glossaries(path, "zh", "en")
-    assert glossary.terms == (Term("秦国公", "the Duke Qin"),)
-    assert "1 terms have a second translation on the same line" in caplog.text
+    assert glossary.terms == (
+        Term("国君", "a monarch", ("the monarch",)),
+        Term("苏羽", "Su Yu"),
+    )
+    assert "1 terms have another translation at a later occurrence" in caplog.text
+    assert glossary.targets == ("a monarch", "the monarch", "Su Yu")
+    matches = glossary.find("国君说，苏羽见国君，国君走了。")
+    assert [(m.occurrence, m.target) for m in matches] == [
+        (0, "a monarch"),
+        (0, "Su Yu"),
+        (1, "the monarch"),
+        (2, "the monarch"),
+    ]
+    assert prompt_source(
+        "国君说，国君走了。", glossary.find("国君说，国君走了。"), "replace", "zh"
+    ) == ("a monarch说，the monarch走了。")
 
 
 def test_per_line_glossaries_need_json_lines(tmp_path: Path) -> None:
@@ -198,6 +214,19 @@ def test_replace_puts_the_target_in_the_translation() -> None:
     assert instance.prediction == "I met Hao Ren."  # not the lexicon's "Hao Jen"
     translator.glossary = None
     assert run_instance(translator, 0, "我见郝仁。", "", 0.25).prediction == "I met Hao Jen."
+
+
+def test_later_occurrences_take_their_own_translation_across_sentences() -> None:
+    # WMT annotates the first 郝仁 as "Hao Ren" and the next as "Mr Hao": the second sentence
+    # of the same line numbers its occurrence after the first sentence's
+    glossary = Glossary((Term("郝仁", "Hao Ren", ("Mr Hao",)),))
+    translator = SimultaneousTranslator(
+        DictionaryLLM(LEXICON), Clause(), TranslatorConfig(), glossary=glossary
+    )
+    instance = run_instance(translator, 0, "我见郝仁。郝仁见我。", "", 0.25)
+    assert instance.prediction == "I met Hao Ren. Mr Hao met I."  # the fake is word for word
+    # a new stream numbers from the start again
+    assert run_instance(translator, 1, "郝仁见我。", "", 0.25).prediction == "Hao Ren met I."
 
 
 @pytest.mark.parametrize("method", ["replace", "annotate", "hint"])
@@ -248,7 +277,7 @@ def test_the_glossary_article_replaces_the_models() -> None:
     assert run_instance(translator, 0, "我进武校。", "", 0.25).prediction == (
         "I joined a martial arts school."
     )
-    config = TranslatorConfig(repair_articles=False)
+    config = TranslatorConfig(repair_terms=False)
     translator = SimultaneousTranslator(llm, Clause(), config, glossary=glossary)
     assert run_instance(translator, 0, "我进武校。", "", 0.25).prediction == (
         "I joined the martial arts school."

@@ -1,11 +1,11 @@
-"""Article repair of English glossary targets (simulinterp.translate.term_repair)."""
+"""Repair of English glossary targets the model nearly wrote (simulinterp.translate.term_repair)."""
 
 from __future__ import annotations
 
 import pytest
 
 from simulinterp.llm.base import Continuation, Token
-from simulinterp.translate.term_repair import article_edits, repaired
+from simulinterp.translate.term_repair import article_edits, repaired, term_edits
 
 INSTITUTE = "a martial arts training institute"
 
@@ -54,6 +54,55 @@ INSTITUTE = "a martial arts training institute"
 )
 def test_article_edits(text: str, targets: list[str], fixed: str | None) -> None:
     edits = article_edits(text, targets)
+    out = text
+    for start, end, new in reversed(edits):
+        out = out[:start] + new + out[end:]
+    assert out == (text if fixed is None else fixed)
+
+
+@pytest.mark.parametrize(
+    ("text", "targets", "fixed"),
+    [
+        # spelling: diacritics and case, with the article put right too
+        (
+            "she was a naive little girl then",
+            ["the naïve little girl"],
+            "she was the naïve little girl then",
+        ),
+        ("Haoren smiled", ["Hao Ren"], "Hao Ren smiled"),
+        # one word between the first and last, in a target of three or more words
+        (
+            "he would be an assistant to the emperor.",
+            ["an assistant of the emperor"],
+            "he would be an assistant of the emperor.",
+        ),
+        ("To this strange world", ["this unusual world"], "To this unusual world"),
+        # ... but not the first or last word, two words, or a two-word target
+        ("he met an assistant of the king", ["an assistant of the emperor"], None),
+        ("a helper to the emperor", ["an assistant of the emperor"], None),
+        ("the strange world", ["this unusual world"], None),
+        ("a strange world", ["unusual world"], None),
+        # names: a surname under a title, or in Western order
+        ("Mr. Hao is a good person.", ["Hao Ren"], "Hao Ren is a good person."),
+        ('"Mr, Hao, he looks"', ["Hao Ren"], '"Hao Ren, he looks"'),
+        ("Young Master Su came", ["Su Yu"], "Su Yu came"),
+        ("Ren Hao is here", ["Hao Ren"], "Hao Ren is here"),
+        # a bare surname is never expanded; nor a name already there
+        ("He is a good person.", ["He Ping"], None),
+        ("Hao said so", ["Hao Ren"], None),
+        ("Mr. Hao Ren came", ["Hao Ren"], None),
+        # a repair that would undo another wanted target is not made
+        ("a monarch spoke", ["a monarch", "the monarch"], None),
+        # ... while one that adds a target and keeps the others is
+        (
+            "a monarch met a monarch",
+            ["a monarch", "the monarch"],
+            "the monarch met a monarch",
+        ),
+    ],
+)
+def test_term_edits(text: str, targets: list[str], fixed: str | None) -> None:
+    edits = term_edits(text, targets)
     out = text
     for start, end, new in reversed(edits):
         out = out[:start] + new + out[end:]

@@ -123,11 +123,12 @@ def add_glossary(parser: argparse.ArgumentParser, *, per_line: bool = False) -> 
         "(default: %(default)s)",
     )
     group.add_argument(
+        "--no-term-repair",
         "--no-article-repair",
-        dest="repair_articles",
+        dest="repair_terms",
         action="store_false",
-        help="keep the model's article before an English glossary target (by default 'the "
-        "institute' becomes the glossary's 'an institute')",
+        help="keep the model's near misses of an English glossary target (by default 'the "
+        "institute' becomes the glossary's 'an institute', 'Mr. Hao' becomes 'Hao Ren')",
     )
 
 
@@ -187,7 +188,7 @@ def translator_config(args: argparse.Namespace) -> TranslatorConfig:
             ("context_sentences", getattr(args, "context", None)),
             ("max_duty", getattr(args, "max_duty", None)),
             ("glossary_method", getattr(args, "glossary_method", None)),
-            ("repair_articles", getattr(args, "repair_articles", None)),
+            ("repair_terms", getattr(args, "repair_terms", None)),
         )
         if value is not None
     }

@@ -14,8 +14,8 @@ Files (:mod:`simulinterp.translate.glossary_files`) are TSV or WMT-style JSON li
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from simulinterp.lang import check_language
 
@@ -40,19 +40,41 @@ class GlossaryError(ValueError):
 
 @dataclass(frozen=True)
 class Term:
-    """One glossary entry: ``source`` is always translated as ``target``."""
+    """One glossary entry: ``source`` is always translated as ``target``.
+
+    Attributes:
+        source: the term in the source language.
+        target: its translation.
+        later: translations for its second, third, ... occurrence in one text, where they
+            differ (a per-segment annotation such as WMT's gives ``a monarch`` for the first
+            国君 and ``the monarch`` for the next); the last one given holds for the rest.
+    """
 
     source: str
     target: str
+    later: tuple[str, ...] = ()
+
+    def target_at(self, occurrence: int) -> str:
+        """The translation of the term's ``occurrence``-th appearance (0: the first)."""
+        if occurrence <= 0 or not self.later:
+            return self.target
+        return self.later[min(occurrence, len(self.later)) - 1]
 
 
 @dataclass(frozen=True)
 class TermMatch:
-    """A term found in a source text: ``text[start:end]`` is ``term.source``."""
+    """A term found in a source text: ``text[start:end]`` is ``term.source``, its
+    ``occurrence``-th appearance there (0: the first)."""
 
     term: Term
     start: int
     end: int
+    occurrence: int = 0
+
+    @property
+    def target(self) -> str:
+        """The translation this appearance takes."""
+        return self.term.target_at(self.occurrence)
 
 
 @dataclass(frozen=True)
@@ -76,7 +98,7 @@ class Glossary:
         object.__setattr__(self, "source_lang", check_language(self.source_lang))
         seen: dict[str, Term] = {}
         for term in self.terms:
-            if not term.source.strip() or not term.target.strip():
+            if not term.source.strip() or not all(t.strip() for t in (term.target, *term.later)):
                 raise GlossaryError(f"empty term: {term.source!r} -> {term.target!r}")
             key = self._key(term.source)
             if key in seen:
@@ -93,11 +115,17 @@ class Glossary:
 
     @property
     def targets(self) -> tuple[str, ...]:
-        """Every target term."""
-        return tuple(t.target for t in self.terms)
+        """Every target term (with the later occurrences' translations)."""
+        return tuple(target for t in self.terms for target in dict.fromkeys((t.target, *t.later)))
 
-    def find(self, text: str) -> list[TermMatch]:
-        """The terms in ``text``, in order, not overlapping; at one place the longest wins."""
+    def find(self, text: str, earlier: Mapping[str, int] | None = None) -> list[TermMatch]:
+        """The terms in ``text``, in order, not overlapping; at one place the longest wins.
+
+        Args:
+            text: the source text.
+            earlier: appearances of each term (by its ``source``) before ``text`` in the same
+                stream, which number the occurrences (:attr:`Term.later`).
+        """
         found = [
             TermMatch(term, m.start(), m.end())
             for pattern, term in self._patterns
@@ -105,9 +133,12 @@ class Glossary:
         ]
         found.sort(key=lambda m: (m.start, -(m.end - m.start)))
         chosen: list[TermMatch] = []
+        seen = dict(earlier or {})
         for match in found:
             if not chosen or match.start >= chosen[-1].end:
-                chosen.append(match)
+                key = match.term.source
+                chosen.append(replace(match, occurrence=seen.get(key, 0)))
+                seen[key] = seen.get(key, 0) + 1
         return chosen
 
     def _key(self, source: str) -> str:
@@ -162,16 +193,16 @@ def prompt_source(text: str, matches: Sequence[TermMatch], method: str, source_l
     if not matches:
         return text
     if method == "hint":
-        pairs = dict.fromkeys(f"{m.term.source} = {m.term.target}" for m in matches)
+        pairs = dict.fromkeys(f"{m.term.source} = {m.target}" for m in matches)
         return f"{text}\n{HINT_LABEL} {'; '.join(pairs)}"
     out, position = [], 0
     for match in matches:
         out.append(text[position : match.start])
         if method == "replace":
-            out.append(match.term.target)
+            out.append(match.target)
         else:
             gap = " " if source_lang == "en" else ""
-            out.append(f"{text[match.start : match.end]}{gap}({match.term.target})")
+            out.append(f"{text[match.start : match.end]}{gap}({match.target})")
         position = match.end
     out.append(text[position:])
     return "".join(out)

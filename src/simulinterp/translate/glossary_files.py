@@ -12,8 +12,9 @@ first line (a ``[`` opens JSON lines):
   (a required translation with no source span, or the reverse) and the same term twice, even
   with two translations, on one line. So: an entry with an empty side cannot be used as a
   glossary entry and is skipped with a warning naming the line; the same pair again is one
-  entry; within a line a second translation of the same term is ignored (the first wins), and
-  across lines of a glossary read as one (:func:`read_glossary`) it is an error naming both
+  entry; within a line, a term given two translations takes them in order of appearance (the
+  first 国君 ``a monarch``, the next ``the monarch``: :attr:`Term.later`), and across lines of a
+  glossary read as one (:func:`read_glossary`) two translations are an error naming both
   lines.
 
 Missing files and text that is not UTF-8 are errors too (:class:`GlossaryError`).
@@ -80,16 +81,24 @@ def read_line_glossaries(path: str | Path, source_lang: str, target_lang: str) -
     glossaries = []
     conflicts = 0
     for pairs in _json_lines(Path(path), src, tgt):
-        terms: dict[str, Term] = {}
+        sources: dict[str, str] = {}
+        targets: dict[str, list[str]] = {}
         for source, target in pairs:
             key = source.lower() if src == "en" else source
-            if key in terms and terms[key].target != target:
-                conflicts += 1
-            terms.setdefault(key, Term(source, target))
-        glossaries.append(Glossary(tuple(terms.values()), src))
+            sources.setdefault(key, source)
+            targets.setdefault(key, []).append(target)
+        terms = []
+        for key, order in targets.items():
+            later = list(order[1:])
+            while later and later[-1] == (later[-2] if len(later) > 1 else order[0]):
+                later.pop()  # the last translation given holds for the rest
+            conflicts += bool(later)
+            terms.append(Term(sources[key], order[0], tuple(later)))
+        glossaries.append(Glossary(tuple(terms), src))
     if conflicts:
-        logger.warning(
-            "%s: %d terms have a second translation on the same line; the first is used",
+        logger.info(
+            "%s: %d terms have another translation at a later occurrence on the same line; "
+            "each occurrence takes its own, in order",
             path,
             conflicts,
         )

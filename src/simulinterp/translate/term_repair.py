@@ -1,12 +1,27 @@
-"""Article repair: an English glossary target the model wrote with another article.
+"""Term repair: an English glossary target the model wrote nearly, but not quite.
 
-A glossary target often carries its article (WMT: ``a martial arts training institute`` on one
-line, ``the martial arts training institute`` on the next), and a model given the term copies
-the noun phrase but picks the article its own sentence wants. When a candidate holds the
-target's phrase after a different article (``the`` for ``a``), or at the start of a sentence
-without one, the article is put right; capitalization follows the text (``A holy king`` ->
-``The Holy King``). Nothing else is rewritten: a phrase after another word (``Wuhan Martial
-Arts Training Institute``) or a paraphrase (``institution``) stays as the model wrote it.
+A model given a glossary term (``replace`` puts the target into the source) mostly copies it,
+and misses it in a few regular ways. Each candidate continuation is checked against the
+targets of the terms found in the source that it does not hold yet, and a near miss is put
+right:
+
+- **article**: the phrase after another article (``A holy king`` -> ``The Holy King``; WMT
+  gives ``a martial arts training institute`` on one line, ``the ...`` on the next), or at a
+  sentence start without one;
+- **spelling**: the same words but for case, diacritics or hyphens (``a naive little girl`` ->
+  ``the naïve little girl``), or a name written as one word (``Haoren`` -> ``Hao Ren``);
+- **one word**: a target of three or more words with its first and last words in place and one
+  word between them different (``an assistant to the emperor`` -> ``an assistant of the
+  emperor``, ``this strange world`` -> ``this unusual world``);
+- **names** (a Chinese source): a name of two or three capitalized words with its surname
+  under a title (``Mr. Hao`` -> ``Hao Ren``) or in Western order (``Ren Hao`` -> ``Hao Ren``).
+  A bare surname is never expanded: too many are English words (``He``, ``Su``).
+
+An edit is kept only when it raises the number of targets the text holds, so one never
+undoes another (``a monarch`` is not turned into ``the monarch`` when both are wanted and only
+the first is there). Everything else stays as the model wrote it: a paraphrase
+(``institution``), other words around the phrase (``Wuhan Martial Arts Training Institute``),
+another order (``the attendant of the training institute``).
 
 The repair sees one candidate at a time and committed text is never rewritten, so it helps
 where a candidate holds the whole phrase (a clause, a sentence); under wait-k the article is
@@ -16,6 +31,7 @@ often committed a step before the phrase arrives.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 from simulinterp.llm.base import Continuation, Token
@@ -62,10 +78,56 @@ def article_edits(text: str, targets: Sequence[str]) -> list[Edit]:
     return sorted(edits)
 
 
+def term_edits(text: str, targets: Sequence[str]) -> list[Edit]:
+    """The repairs of the module docstring that raise the number of ``targets`` in ``text``.
+
+    Args:
+        text: English text (a candidate continuation).
+        targets: glossary targets that ``text`` should hold.
+
+    Returns:
+        Non-overlapping edits, in order.
+    """
+    wanted = list(dict.fromkeys(t.strip() for t in targets if t.strip()))
+    missing = [t for t in wanted if not contains_term(text, t, "en")]
+    if not missing:
+        return []
+    proposals = article_edits(text, missing) + near_miss_edits(text, missing)
+    kept: list[Edit] = []
+    held = _held(text, wanted)
+    for edit in sorted(proposals):
+        if any(edit[0] < end and edit[1] > start for start, end, _ in kept):
+            continue
+        trial = _held(_apply(text, [*kept, edit]), wanted)
+        if trial > held:
+            kept.append(edit)
+            held = trial
+    return sorted(kept)
+
+
+def near_miss_edits(text: str, targets: Sequence[str]) -> list[Edit]:
+    """Spelling, one-word and name repairs (module docstring) of ``targets`` in ``text``;
+    the first near miss of each target, possibly overlapping (:func:`term_edits` chooses)."""
+    words = [(m.start(), m.end(), _fold(m.group())) for m in _WORD_RE.finditer(text)]
+    edits: list[Edit] = []
+    for target in targets:
+        wanted = [_fold(w) for w in _WORD_RE.findall(target)]
+        if not wanted:
+            continue
+        span = _same_words(words, wanted) or _joined(words, wanted) or _name(text, target)
+        if span is not None:
+            start, end = span
+            replacement = target.strip()
+            if text[start].isupper() and replacement[0].islower():
+                replacement = replacement[0].upper() + replacement[1:]
+            edits.append((start, end, replacement))
+    return edits
+
+
 def repaired(cont: Continuation, targets: Sequence[str]) -> Continuation:
-    """``cont`` with :func:`article_edits` applied; the tokens an edit touches become one
+    """``cont`` with :func:`term_edits` applied; the tokens an edit touches become one
     token with their lowest log-probability."""
-    edits = article_edits(cont.text, targets)
+    edits = term_edits(cont.text, targets)
     if not edits:
         return cont
     spans, offset = [], 0
@@ -107,3 +169,61 @@ def _phrase(words: str) -> re.Pattern[str]:
     parts = [re.escape(w) for w in words.split()]
     body = r"\s+".join(parts).replace(r"\-", r"\s*-\s*")
     return re.compile(rf"(?<![A-Za-z0-9]){body}(?![A-Za-z0-9])", re.IGNORECASE)
+
+
+_WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_ARTICLES = frozenset({"a", "an", "the"})
+_TITLES_RE = r"(?:Young Master|Mr|Mrs|Ms|Miss|Mister|Master|Brother|Sister|Old|Little)[.,]?\s+"
+_NAME_RE = re.compile(r"[A-Z][a-z]+(?:[ -][A-Z][a-z]+){1,2}")
+
+
+def _fold(word: str) -> str:
+    """Lowercase, without diacritics, ASCII apostrophes."""
+    decomposed = unicodedata.normalize("NFKD", word.replace("’", "'").lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _same_words(
+    words: Sequence[tuple[int, int, str]], wanted: Sequence[str]
+) -> tuple[int, int] | None:
+    """The first run of ``len(wanted)`` words equal to ``wanted`` but for a leading article
+    and, in a target of three or more words, one word between its first and last."""
+    n = len(wanted)
+    for i in range(len(words) - n + 1):
+        run = [w for _, _, w in words[i : i + n]]
+        differ = [
+            j
+            for j, (got, want) in enumerate(zip(run, wanted, strict=True))
+            if got != want and not (j == 0 and got in _ARTICLES and want in _ARTICLES)
+        ]
+        if not differ or (n >= 3 and len(differ) == 1 and 0 < differ[0] < n - 1):
+            return words[i][0], words[i + n - 1][1]
+    return None
+
+
+def _joined(words: Sequence[tuple[int, int, str]], wanted: Sequence[str]) -> tuple[int, int] | None:
+    """A single word that is the target's words written together (``Haoren``)."""
+    if len(wanted) < 2:
+        return None
+    whole = "".join(wanted)
+    return next(((start, end) for start, end, w in words if w == whole), None)
+
+
+def _name(text: str, target: str) -> tuple[int, int] | None:
+    """A name's surname under a title, or the name in Western order (module docstring)."""
+    name = target.strip()
+    if _NAME_RE.fullmatch(name) is None:
+        return None
+    parts = re.split(r"[ -]", name)
+    surname, rest = re.escape(parts[0]), [re.escape(p) for p in parts[1:]]
+    after = rf"(?![A-Za-z])(?![ -]{rest[0]}(?![A-Za-z]))"
+    titled = re.search(rf"(?<![A-Za-z]){_TITLES_RE}{surname}{after}", text)
+    if titled is not None:
+        return titled.start(), titled.end()
+    western = r"[ -]".join([*rest, surname])
+    found = re.search(rf"(?<![A-Za-z]){western}(?![A-Za-z])", text)
+    return (found.start(), found.end()) if found is not None else None
+
+
+def _held(text: str, targets: Sequence[str]) -> int:
+    return sum(contains_term(text, t, "en") for t in targets)

@@ -14,6 +14,7 @@ import math
 import re
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -92,8 +93,8 @@ class TranslatorConfig:
             stretch of source and what is committed of it.
         glossary_method: how glossary terms found in the source reach the model (one of
             :data:`~simulinterp.translate.glossary.GLOSSARY_METHODS`).
-        repair_articles: give an English glossary target its own article when the model
-            wrote its phrase with another one (:mod:`~simulinterp.translate.term_repair`).
+        repair_terms: put right a near miss of an English glossary target (another article,
+            a title for a name, one word off: :mod:`~simulinterp.translate.term_repair`).
     """
 
     source_lang: str = "zh"
@@ -107,7 +108,7 @@ class TranslatorConfig:
     prompt_style: str = "few-shot"
     layout: str = "sentence"
     glossary_method: str = "replace"
-    repair_articles: bool = True
+    repair_terms: bool = True
 
     def __post_init__(self) -> None:
         src, tgt = check_pair(self.source_lang, self.target_lang)
@@ -184,6 +185,7 @@ class SimultaneousTranslator:
         if not keep_context or not hasattr(self, "_context"):
             self._context: list[list[tuple[str, str]]] = []  # per earlier sentence
         self._consumed = 0
+        self._term_counts: Counter[str] = Counter()  # glossary terms in finished segments
         self._ca_s = 0.0
         self._next_decision_s = 0.0
         self._started = self._clock()
@@ -334,10 +336,13 @@ class SimultaneousTranslator:
             leaks = leaking_units([u.text for u in found[:keep]], *self._leak_context())
             units = tuple(u for u, leak in zip(found[:keep], leaks, strict=True) if not leak)
         commits = self._commit(units, started, final=True, whole=True)
+        if self.glossary:
+            matches = self.glossary.find(join_units(seg.source, cfg.source_lang))
+            self._term_counts.update(m.term.source for m in matches)
         if cfg.layout == "exchanges":
             sentence = seg.exchanges
         else:
-            sentence = [(self._prompt_source(seg.source), seg.committed_text)]
+            sentence = [(self._prompt_source(), seg.committed_text)]
         pairs = [*self._context, sentence]
         if len(pairs) > 2 * cfg.context_sentences:
             pairs = pairs[-cfg.context_sentences :] if cfg.context_sentences else []
@@ -357,13 +362,13 @@ class SimultaneousTranslator:
         context = [pair for sentence in self._context for pair in sentence]
         if cfg.layout == "exchanges":
             context += seg.exchanges
-            source, prefix = seg.source[seg.open_start :], seg.open_text
+            start, prefix = seg.open_start, seg.open_text
         else:
-            source, prefix = seg.source, seg.committed_text
+            start, prefix = 0, seg.committed_text
         prompt = build_prompt(
             cfg.source_lang,
             cfg.target_lang,
-            self._prompt_source(source),
+            self._prompt_source(start),
             context,
             cfg.prompt_style,
             cfg.layout,
@@ -386,27 +391,32 @@ class SimultaneousTranslator:
         )
         if flush and markers:
             cont = _without(cont, markers)
-        if self.glossary and cfg.repair_articles and cfg.target_lang == "en":
+        if self.glossary and cfg.repair_terms and cfg.target_lang == "en":
             targets = self._leak_context()[2]
             done = seg.committed_text
             cont = repaired(cont, [t for t in targets if not contains_term(done, t, "en")])
         return cont
 
-    def _prompt_source(self, units: Sequence[str]) -> str:
-        """Source ``units`` as the prompt shows them, with their glossary terms marked."""
-        cfg = self.config
-        text = join_units(units, cfg.source_lang)
+    def _prompt_source(self, start: int = 0) -> str:
+        """The segment's source from unit ``start`` on, as the prompt shows it, with its
+        glossary terms marked (numbered from the stream's start: :attr:`Term.later`)."""
+        cfg, seg = self.config, self._segment
+        text = join_units(seg.source[start:], cfg.source_lang)
         if not self.glossary:
             return text
-        matches = self.glossary.find(text)
+        earlier = self._term_counts
+        if start:
+            before = self.glossary.find(join_units(seg.source[:start], cfg.source_lang))
+            earlier = earlier + Counter(m.term.source for m in before)
+        matches = self.glossary.find(text, earlier)
         return prompt_source(text, matches, cfg.glossary_method, cfg.source_lang)
 
     def _leak_context(self) -> tuple[str, str, tuple[str, ...]]:
         """(source so far, target language, targets of the glossary terms found in it)."""
         cfg = self.config
         text = join_units(self._segment.source, cfg.source_lang)
-        found = self.glossary.find(text) if self.glossary else []
-        return text, cfg.target_lang, tuple(m.term.target for m in found)
+        found = self.glossary.find(text, self._term_counts) if self.glossary else []
+        return text, cfg.target_lang, tuple(m.target for m in found)
 
     def _commit(
         self, units: tuple[CandidateUnit, ...], started: float, *, final: bool, whole: bool
@@ -456,7 +466,7 @@ class SimultaneousTranslator:
     def _close_exchange(self) -> None:
         """The open stretch of source is translated to its end: it becomes an exchange."""
         seg = self._segment
-        stretch = self._prompt_source(seg.source[seg.open_start :])
+        stretch = self._prompt_source(seg.open_start)
         if seg.open_text:
             seg.exchanges.append((stretch, seg.open_text))
         elif seg.exchanges and stretch:  # nothing came of it: it joins the exchange before
