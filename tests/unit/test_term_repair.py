@@ -87,9 +87,14 @@ def test_article_edits(text: str, targets: list[str], fixed: str | None) -> None
         ('"Mr, Hao, he looks"', ["Hao Ren"], '"Hao Ren, he looks"'),
         ("Young Master Su came", ["Su Yu"], "Su Yu came"),
         ("Ren Hao is here", ["Hao Ren"], "Hao Ren is here"),
+        ("Hello Ren, he is like his name", ["Hao Ren"], "Hao Ren, he is like his name"),
+        ("then Hao Jen came", ["Hao Ren"], "then Hao Ren came"),
+        # ... but not where the other word is a pronoun, title or article, or not capitalized
+        ("He Ren", ["Hao Ren"], None),
+        ("Hao said so", ["Hao Ren"], None),
+        ("the Ren family", ["Hao Ren"], None),
         # a bare surname is never expanded; nor a name already there
         ("He is a good person.", ["He Ping"], None),
-        ("Hao said so", ["Hao Ren"], None),
         ("Mr. Hao Ren came", ["Hao Ren"], None),
         # a repair that would undo another wanted target is not made
         ("a monarch spoke", ["a monarch", "the monarch"], None),

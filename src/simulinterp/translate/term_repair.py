@@ -14,8 +14,10 @@ right:
   word between them different (``an assistant to the emperor`` -> ``an assistant of the
   emperor``, ``this strange world`` -> ``this unusual world``);
 - **names** (a Chinese source): a name of two or three capitalized words with its surname
-  under a title (``Mr. Hao`` -> ``Hao Ren``) or in Western order (``Ren Hao`` -> ``Hao Ren``).
-  A bare surname is never expanded: too many are English words (``He``, ``Su``).
+  under a title (``Mr. Hao`` -> ``Hao Ren``), in Western order (``Ren Hao`` -> ``Hao Ren``), or
+  with one part heard as another capitalized word that is not a pronoun, article or title
+  (``Hello Ren`` -> ``Hao Ren``: the model took 郝's pinyin for 好). A bare surname is never
+  expanded: too many are English words (``He``, ``Su``).
 
 An edit is kept only when it raises the number of targets the text holds, so one never
 undoes another (``a monarch`` is not turned into ``the monarch`` when both are wanted and only
@@ -174,6 +176,10 @@ def _phrase(words: str) -> re.Pattern[str]:
 _WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _ARTICLES = frozenset({"a", "an", "the"})
 _TITLES_RE = r"(?:Young Master|Mr|Mrs|Ms|Miss|Mister|Master|Brother|Sister|Old|Little)[.,]?\s+"
+_NOT_NAMES = frozenset(
+    "A An The I He She It We They You His Her Its Our Their My Your This That These Those "
+    "And But Or So If When Then There Here Mr Mrs Ms Miss Mister Master Young Old Little".split()
+)
 _NAME_RE = re.compile(r"[A-Z][a-z]+(?:[ -][A-Z][a-z]+){1,2}")
 
 
@@ -222,7 +228,17 @@ def _name(text: str, target: str) -> tuple[int, int] | None:
         return titled.start(), titled.end()
     western = r"[ -]".join([*rest, surname])
     found = re.search(rf"(?<![A-Za-z]){western}(?![A-Za-z])", text)
-    return (found.start(), found.end()) if found is not None else None
+    if found is not None:
+        return found.start(), found.end()
+    # one part of the name heard as another capitalized word (Hao Ren -> "Hello Ren")
+    for k in range(len(parts)):
+        pattern = r"[ -]".join(
+            r"([A-Z][a-z]+)" if j == k else re.escape(p) for j, p in enumerate(parts)
+        )
+        for found in re.finditer(rf"(?<![A-Za-z]){pattern}(?![A-Za-z])", text):
+            if found.group(1) not in _NOT_NAMES:
+                return found.start(), found.end()
+    return None
 
 
 def _held(text: str, targets: Sequence[str]) -> int:
