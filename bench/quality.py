@@ -92,12 +92,17 @@ def policy_of(spec: str, src: str, tgt: str):
         chosen = speech_defaults(src, tgt)
         return make_policy(chosen.policy, chosen.knob, src, tgt)
     name, _, rest = spec.partition(":")
-    knob, _, flag = rest.partition(":")
+    knob, *flags = rest.split(":")
     policy = make_policy(name, float(knob) if knob else None, src, tgt)
-    if flag == "agree" and isinstance(policy, Clause):
-        return replace(policy, agree=True)  # the word cap commits what two hypotheses share
-    if flag:
-        raise SystemExit(f"unknown policy flag {flag!r} in {spec!r} (only clause:N:agree)")
+    for flag in flags:
+        if flag == "agree" and isinstance(policy, Clause):
+            policy = replace(policy, agree=True)  # the word cap commits what two agree on
+        elif flag.startswith("min") and flag[3:].isdigit() and isinstance(policy, Clause):
+            policy = replace(policy, min_clause=int(flag[3:]))  # short clauses join the next
+        else:
+            raise SystemExit(
+                f"unknown policy flag {flag!r} in {spec!r} (clause:N:agree, clause:N:minM)"
+            )
     return policy
 
 

@@ -503,3 +503,14 @@ def test_agree_with_another_policy_is_a_clear_error(use_llm, capsys) -> None:
     code = main(["translate", "--policy", "wait-k", "--agree"])
     assert code == 2
     assert "--agree is for the clause policy, not 'wait-k'" in capsys.readouterr().err
+
+
+def test_min_clause_reaches_the_clause_policy_and_only_it(use_llm, capsys) -> None:
+    from simulinterp.cli import build_parser
+    from simulinterp.cli.common import policy_from
+    from simulinterp.policy.rules import Clause
+
+    argv = ["translate", "--from", "en", "--to", "zh", "--policy", "clause", "--min-clause", "3"]
+    assert policy_from(build_parser().parse_args(argv)) == Clause(min_clause=3)
+    assert main(["translate", "--policy", "wait-k", "--min-clause", "3"]) == 2
+    assert "--min-clause is for the clause policy, not 'wait-k'" in capsys.readouterr().err

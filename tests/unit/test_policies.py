@@ -296,10 +296,40 @@ def test_clause_agree_does_not_touch_clause_ends() -> None:
     assert Clause(max_wait=3, agree=True).decide(view) == Write(2)
 
 
+# min_clause 3: source, units since the last write -> wants a candidate (and writes it)
+CLAUSE_MIN = [
+    (("And", "so,"), 2, False),  # a two-word clause is read past
+    (("ask", "not,"), 2, False),
+    (("my", "fellow", "Americans,"), 3, True),  # three words: a clause
+    (("And", "so,", "my", "fellow", "Americans,"), 5, True),  # the short one joined the next
+    (("Yes."), 1, True),  # a sentence end is never read past
+    (("所", "以", "，"), 3, True),
+    (("好", "，"), 2, False),
+]
+
+
+@pytest.mark.parametrize(("source", "since", "wants"), CLAUSE_MIN)
+def test_clause_min_clause_reads_past_a_clause_of_a_word_or_two(source, since, wants) -> None:
+    source = (source,) if isinstance(source, str) else source
+    policy = Clause(min_clause=3)
+    view = _view(source=source, units_since_write=since, candidate=_cand("a", "b"))
+    assert policy.wants_candidate(view) is wants
+    assert policy.decide(view) == (Write(2) if wants else Read())
+    # without it every clause end is one
+    assert Clause().wants_candidate(view) is True
+
+
+def test_clause_min_clause_leaves_the_word_cap_alone() -> None:
+    view = _view(source=("ask", "not,", "what"), units_since_write=3, candidate=_cand(*"abcd"))
+    assert Clause(max_wait=3, min_clause=5).decide(view) == Write(2)
+
+
 @pytest.mark.parametrize(("max_wait", "holdback"), [(-1, 2), (0, -1)])
 def test_clause_invalid(max_wait: int, holdback: int) -> None:
     with pytest.raises(ValueError, match="max_wait"):
         Clause(max_wait=max_wait, holdback=holdback)
+    with pytest.raises(ValueError, match="min_clause"):
+        Clause(min_clause=-1)
 
 
 # -- Learned and Offline ----------------------------------------------------------------

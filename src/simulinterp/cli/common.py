@@ -54,6 +54,12 @@ def add_policy(parser: argparse.ArgumentParser, default: str | None = "clause") 
         help="clause: after --max-wait units, commit only what two hypotheses in a row agree "
         "on, not the model's guess (more faithful, later, more computing; see the README)",
     )
+    group.add_argument(
+        "--min-clause",
+        type=int,
+        help="clause: a clause end fewer than this many source units after the last commit is "
+        "read past, so a clause of a word or two is translated with the next (0: none)",
+    )
 
 
 def add_model(parser: argparse.ArgumentParser, default: str | None = "fast") -> None:
@@ -169,6 +175,11 @@ def policy_from(args: argparse.Namespace, knob: float | None = None) -> Policy:
             if not isinstance(policy, Clause):
                 raise ValueError(f"--agree is for the clause policy, not {args.policy!r}")
             policy = replace(policy, agree=True)
+        min_clause = getattr(args, "min_clause", None)
+        if min_clause is not None:
+            if not isinstance(policy, Clause):
+                raise ValueError(f"--min-clause is for the clause policy, not {args.policy!r}")
+            policy = replace(policy, min_clause=min_clause)
         return policy
     except ValueError as err:
         raise CliError(str(err)) from err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simulinterp.lang import is_clause_end
+from simulinterp.lang import is_clause_end, is_sentence_end
 from simulinterp.policy.base import Action, PolicyView, Read, candidate_texts, write_or_read
 
 
@@ -115,19 +115,29 @@ class Clause:
     first hypothesis is made one unit before the cap, so that agreement can commit at the cap.
     It is more faithful and later, and it costs more decisions (bench/quality's
     ``clause:N:agree`` rows in the README), so the default commits the guess.
+
+    With ``min_clause``, a clause end (not a sentence end) fewer than that many units after the
+    last commit is read past: a clause of one or two words ("And so,", "ask not,", where the
+    recognizer put a comma at a pause) is translated with the next one, not alone.
     """
 
     max_wait: int = 0
     holdback: int = 2
     agree: bool = False
+    min_clause: int = 0
     name: str = "clause"
 
     def __post_init__(self) -> None:
-        if self.max_wait < 0 or self.holdback < 0:
-            raise ValueError("clause needs max_wait >= 0 (0: no limit) and holdback >= 0")
+        if self.max_wait < 0 or self.holdback < 0 or self.min_clause < 0:
+            raise ValueError(
+                "clause needs max_wait >= 0 (0: no limit), holdback >= 0 and min_clause >= 0"
+            )
 
     def _at_clause_end(self, view: PolicyView) -> bool:
-        return bool(view.source) and is_clause_end(view.source[-1])
+        if not view.source or not is_clause_end(view.source[-1]):
+            return False
+        last = view.source[-1]
+        return view.units_since_write >= self.min_clause or is_sentence_end(last)
 
     def _overdue(self, view: PolicyView) -> bool:
         return self.max_wait > 0 and view.units_since_write >= self.max_wait
