@@ -18,7 +18,9 @@ The table that chose the defaults of ``interpret``, ``demo`` and ``eval --source
     python bench/quality.py --part levers --models quality --limit 60
 
 A policy is ``name:knob``; ``clause:N:agree`` is the word-capped clause policy with agreement
-(after N units it commits only what two hypotheses in a row share, not the model's guess).
+(after N units it commits only what two hypotheses in a row share, not the model's guess), and
+``clause:N:minM`` reads past clauses shorter than M units (``--min-clause M``); flags combine
+(``clause:5:agree:min3``).
 
 The row ``default`` (added for the model that ``simulinterp.defaults`` names) runs exactly the
 settings of ``interpret``: its policy, knob, layout, context and duty cap.

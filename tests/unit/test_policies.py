@@ -299,10 +299,11 @@ def test_clause_agree_does_not_touch_clause_ends() -> None:
 # min_clause 3: source, units since the last write -> wants a candidate (and writes it)
 CLAUSE_MIN = [
     (("And", "so,"), 2, False),  # a two-word clause is read past
-    (("ask", "not,"), 2, False),
+    (("Americans,", "ask", "not,"), 2, False),  # counted from the clause end before it
+    (("fellow", "Americans,", "ask", "not,"), 4, False),  # ... not from the last write
     (("my", "fellow", "Americans,"), 3, True),  # three words: a clause
-    (("And", "so,", "my", "fellow", "Americans,"), 5, True),  # the short one joined the next
-    (("Yes."), 1, True),  # a sentence end is never read past
+    (("And", "so,", "my", "fellow", "Americans,"), 1, True),  # the short one joined the next
+    (("Yes.",), 1, True),  # a sentence end is never read past
     (("所", "以", "，"), 3, True),
     (("好", "，"), 2, False),
 ]
@@ -310,7 +311,6 @@ CLAUSE_MIN = [
 
 @pytest.mark.parametrize(("source", "since", "wants"), CLAUSE_MIN)
 def test_clause_min_clause_reads_past_a_clause_of_a_word_or_two(source, since, wants) -> None:
-    source = (source,) if isinstance(source, str) else source
     policy = Clause(min_clause=3)
     view = _view(source=source, units_since_write=since, candidate=_cand("a", "b"))
     assert policy.wants_candidate(view) is wants

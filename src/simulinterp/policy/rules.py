@@ -116,9 +116,10 @@ class Clause:
     It is more faithful and later, and it costs more decisions (bench/quality's
     ``clause:N:agree`` rows in the README), so the default commits the guess.
 
-    With ``min_clause``, a clause end (not a sentence end) fewer than that many units after the
-    last commit is read past: a clause of one or two words ("And so,", "ask not,", where the
-    recognizer put a comma at a pause) is translated with the next one, not alone.
+    With ``min_clause``, the end of a clause (not of a sentence) shorter than that many units,
+    counted from the clause end before it, is read past: a clause of one or two words ("And
+    so,", "ask not,", where the recognizer put a comma at a pause) is translated with the next
+    one, not alone.
     """
 
     max_wait: int = 0
@@ -136,8 +137,11 @@ class Clause:
     def _at_clause_end(self, view: PolicyView) -> bool:
         if not view.source or not is_clause_end(view.source[-1]):
             return False
-        last = view.source[-1]
-        return view.units_since_write >= self.min_clause or is_sentence_end(last)
+        if self.min_clause <= 1 or is_sentence_end(view.source[-1]):
+            return True
+        earlier = view.source[-self.min_clause : -1]
+        # the clause is the units after the clause end before it (or the segment's start)
+        return len(earlier) == self.min_clause - 1 and not any(map(is_clause_end, earlier))
 
     def _overdue(self, view: PolicyView) -> bool:
         return self.max_wait > 0 and view.units_since_write >= self.max_wait
