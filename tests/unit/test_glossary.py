@@ -220,11 +220,13 @@ def test_later_occurrences_take_their_own_translation_across_sentences() -> None
     # WMT annotates the first 郝仁 as "Hao Ren" and the next as "Mr Hao": the second sentence
     # of the same line numbers its occurrence after the first sentence's
     glossary = Glossary((Term("郝仁", "Hao Ren", ("Mr Hao",)),))
-    translator = SimultaneousTranslator(
-        DictionaryLLM(LEXICON), Clause(), TranslatorConfig(), glossary=glossary
-    )
+    llm = DictionaryLLM(LEXICON)
+    translator = SimultaneousTranslator(llm, Clause(), TranslatorConfig(), glossary=glossary)
     instance = run_instance(translator, 0, "我见郝仁。郝仁见我。", "", 0.25)
     assert instance.prediction == "I met Hao Ren. Mr Hao met I."  # the fake is word for word
+    # the first sentence stays in the context as the model saw it (so its cache holds)
+    last_prompt = llm.calls[-1][0]
+    assert "我见Hao Ren。" in last_prompt and "Mr Hao见我。" in last_prompt
     # a new stream numbers from the start again
     assert run_instance(translator, 1, "郝仁见我。", "", 0.25).prediction == "Hao Ren met I."
 

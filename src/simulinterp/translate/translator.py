@@ -336,13 +336,13 @@ class SimultaneousTranslator:
             leaks = leaking_units([u.text for u in found[:keep]], *self._leak_context())
             units = tuple(u for u, leak in zip(found[:keep], leaks, strict=True) if not leak)
         commits = self._commit(units, started, final=True, whole=True)
+        if cfg.layout == "exchanges":
+            sentence = seg.exchanges
+        else:  # as the model saw it (the occurrences numbered before this sentence's own)
+            sentence = [(self._prompt_source(), seg.committed_text)]
         if self.glossary:
             matches = self.glossary.find(join_units(seg.source, cfg.source_lang))
             self._term_counts.update(m.term.source for m in matches)
-        if cfg.layout == "exchanges":
-            sentence = seg.exchanges
-        else:
-            sentence = [(self._prompt_source(), seg.committed_text)]
         pairs = [*self._context, sentence]
         if len(pairs) > 2 * cfg.context_sentences:
             pairs = pairs[-cfg.context_sentences :] if cfg.context_sentences else []
