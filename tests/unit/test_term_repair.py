@@ -10,6 +10,12 @@ from simulinterp.translate.term_repair import article_edits, repaired, term_edit
 INSTITUTE = "a martial arts training institute"
 
 
+def _applied(text: str, edits: list[tuple[int, int, str]]) -> str:
+    for start, end, new in reversed(edits):
+        text = text[:start] + new + text[end:]
+    return text
+
+
 @pytest.mark.parametrize(
     ("text", "targets", "fixed"),
     [
@@ -53,11 +59,7 @@ INSTITUTE = "a martial arts training institute"
     ],
 )
 def test_article_edits(text: str, targets: list[str], fixed: str | None) -> None:
-    edits = article_edits(text, targets)
-    out = text
-    for start, end, new in reversed(edits):
-        out = out[:start] + new + out[end:]
-    assert out == (text if fixed is None else fixed)
+    assert _applied(text, article_edits(text, targets)) == (text if fixed is None else fixed)
 
 
 @pytest.mark.parametrize(
@@ -107,11 +109,7 @@ def test_article_edits(text: str, targets: list[str], fixed: str | None) -> None
     ],
 )
 def test_term_edits(text: str, targets: list[str], fixed: str | None) -> None:
-    edits = term_edits(text, targets)
-    out = text
-    for start, end, new in reversed(edits):
-        out = out[:start] + new + out[end:]
-    assert out == (text if fixed is None else fixed)
+    assert _applied(text, term_edits(text, targets)) == (text if fixed is None else fixed)
 
 
 def test_the_start_of_a_sentence_needs_a_sentence_end_before_it() -> None:
