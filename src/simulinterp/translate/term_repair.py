@@ -216,7 +216,8 @@ def _joined(words: Sequence[tuple[int, int, str]], wanted: Sequence[str]) -> tup
 
 
 def _name(text: str, target: str) -> tuple[int, int] | None:
-    """A name's surname under a title, or the name in Western order (module docstring)."""
+    """A name's surname under a title, the name in Western order, or the name with one part
+    heard as another capitalized word (module docstring)."""
     name = target.strip()
     if _NAME_RE.fullmatch(name) is None:
         return None
