@@ -19,7 +19,7 @@ direction's defaults. Printed per direction and thread mix:
 - each stage's share of the talk's duration (recognition, translation, synthesis busy time),
   the process's CPU use (of 2 cores), and the pipeline's RTF.
 
-    python bench/s2s.py                        # both directions, 5 minutes, threads 2/2/1
+    python bench/s2s.py                        # both directions, 5 minutes, threads 1/1/1
     python bench/s2s.py --mix 2/2/1,1/1/1 --directions en-zh --minutes 3
 
 Nothing else may run on the CPU meanwhile: the computation-aware figures measure this machine.
@@ -178,7 +178,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--directions", default="zh-en,en-zh")
     parser.add_argument("--minutes", type=float, default=5.0)
-    parser.add_argument("--mix", default="2/2/1", help="threads asr/llm/tts, comma-separated")
+    parser.add_argument(
+        "--mix",
+        default="1/1/1",
+        help="threads asr/llm/tts, comma-separated (default: interpret --speak's)",
+    )
     parser.add_argument("--tts", default="kokoro")
     parser.add_argument(
         "--max-duty", type=float, help="the translator's duty cap (default: the direction's)"

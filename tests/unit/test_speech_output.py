@@ -229,3 +229,20 @@ def test_silence_gives_no_speech_and_no_error(tmp_path, silence_s):
     result = run(chunks(audio), s, [speech])
     assert result.failure is None and speech.spoken == []
     assert sf.info(str(tmp_path / "x.wav")).duration == pytest.approx(len(audio) / 16000, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"), [("zh", "第{i}句话很长很长。"), ("en", "sentence {i} is long.")]
+)
+def test_catching_up_stays_within_the_languages_speed_cap(lang, text):
+    from simulinterp.tts.scheduler import MAX_SPEED
+
+    synth = ToneSynth()
+    speech = SpeechOutput(synth, "tone", lang)
+    speech.open(_info())
+    # ten sentences committed at once: the queue behind the first grows past full speed
+    speech.step(_step(*[commit(text.format(i=i), final=True, segment=i) for i in range(10)]))
+    speech.close(_end())
+    speeds = [speed for _, speed in synth.calls[1:]]  # calls[0] is the warm-up
+    assert max(speeds) == pytest.approx(MAX_SPEED[lang])
+    assert MAX_SPEED["zh"] < MAX_SPEED["en"]  # accented Mandarin blurs sooner (README)

@@ -118,7 +118,7 @@ class SpeechOutput(Sink):
         review_path: ``NAME.review.wav`` (stereo: source left, interpretation right).
         player_factory: opens the live player, given the sample rate and the stream's clock
             (e.g. :class:`~simulinterp.audio.output.Player`); None is silent (files only).
-        scheduler: its settings.
+        scheduler: its settings (default: :meth:`SchedulerConfig.for_language` of ``lang``).
         warn: where warnings go (default: the log).
         on_spoken: called with each clause placed on the timeline (in the synthesis thread).
         max_queue: clauses waiting for synthesis at most (beyond, a clause is skipped).
@@ -150,7 +150,7 @@ class SpeechOutput(Sink):
         self.voices, self.profiles = voices, profiles
         self.wav_path, self.review_path = wav_path, review_path
         self._player_factory = player_factory
-        self.scheduler = OutputScheduler(scheduler)
+        self.scheduler = OutputScheduler(scheduler or SchedulerConfig.for_language(lang))
         self._warn = warn or (lambda message: logger.warning("%s", message))
         self.listeners: list[Callable[[SpokenSegment], None]] = [on_spoken] if on_spoken else []
         self._queue: queue.Queue[SpeechRequest | None] = queue.Queue(maxsize=max_queue)

@@ -20,6 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_SPEED = {"en": 1.5, "zh": 1.3}
+"""The fastest catch-up rate per output language. Kokoro's English stays intelligible at 1.5x;
+its accented Mandarin does not: 28 sentences round-tripped through whisper-base kept 69 BLEU
+at 1.0x, 61 at 1.3x and 41 at 1.5x (README, speech out)."""
+
 
 @dataclass(frozen=True)
 class SchedulerConfig:
@@ -52,6 +57,11 @@ class SchedulerConfig:
             raise ValueError(f"max_speed must be within [1, 2], got {self.max_speed}")
         if self.gap_s < 0:
             raise ValueError(f"gap_s must be >= 0, got {self.gap_s}")
+
+    @classmethod
+    def for_language(cls, lang: str) -> SchedulerConfig:
+        """The defaults for speech in ``lang``: its :data:`MAX_SPEED` (1.5 if not listed)."""
+        return cls(max_speed=MAX_SPEED.get(lang, cls.max_speed))
 
 
 class OutputScheduler:
