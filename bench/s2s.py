@@ -15,7 +15,8 @@ direction's defaults. Printed per direction and thread mix:
 - TTS RTF (synthesis time / speech produced) of the voice;
 - StartOffset_CA, EndOffset_CA (s) as heard, and when the first text was committed;
 - lag drift (mean lag of the last minute minus the first), mean lag, the fastest speed used;
-- S2T BLEU and ASR-BLEU (the output audio transcribed by whisper-base), both per recording;
+- S2T BLEU and ASR-BLEU (the output audio transcribed by whisper-base), both per recording and
+  on the text as heard (no punctuation, lower case);
 - each stage's share of the talk's duration (recognition, translation, synthesis busy time),
   the process's CPU use (of 2 cores), and the pipeline's RTF.
 
@@ -167,7 +168,9 @@ def run_mix(args, src: str, tgt: str, mix: str, talk, refs: list[str], out: Path
         "RTF": round(wall / talk_s, 3),
         "skipped_clauses": speech.scheduler.skipped,
     }
-    (where / "row.json").write_text(json.dumps({**row, "asr_output": heard}, ensure_ascii=False))
+    kept = {"asr_output": heard, "prediction": recording.prediction}
+    kept["reference"] = recording.reference
+    (where / "row.json").write_text(json.dumps({**row, **kept}, ensure_ascii=False))
     with (where / "spoken.jsonl").open("w", encoding="utf-8") as f:
         for s in speech.spoken:
             f.write(json.dumps(s.to_json(), ensure_ascii=False) + "\n")

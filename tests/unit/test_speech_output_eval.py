@@ -133,3 +133,23 @@ def test_speech_output_needs_speech_input(tmp_path, capsys):
     ]
     assert main(args) == 2
     assert "--source-type speech" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("lang", "text", "heard"),
+    [
+        ("en", "So, my fellow Americans: ask not what your country can do for you.",
+         "so my fellow americans ask not what your country can do for you"),
+        ("zh", "所以，我的美国同胞们：不要问国家能为你们做什么。",
+         "所以我的美国同胞们不要问国家能为你们做什么"),
+    ],
+)  # fmt: skip
+def test_asr_bleu_scores_what_is_heard_not_the_recognizers_punctuation(lang, text, heard):
+    from simulinterp.eval.quality import bleu, heard_text
+
+    assert heard_text(text).replace(" ", "") == heard.replace(" ", "")
+    rec = SpokenRecording(0, (seg(text, 0, 2.0, 3.0, source_end=1.0),), 4000.0, text, text)
+    scores = score_speech_output([rec], lang, [heard])  # no punctuation, lower case
+    assert scores["ASR_BLEU"] == pytest.approx(100.0)
+    assert scores["S2T_BLEU_recordings"] == pytest.approx(100.0)
+    assert bleu([heard], [text], lang) < 90  # the raw text would count commas as missed

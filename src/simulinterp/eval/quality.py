@@ -8,6 +8,7 @@ token); other targets use the default ``13a``.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 import sacrebleu
@@ -17,6 +18,16 @@ def _tokenizer(target_lang: str) -> str:
     """sacrebleu tokenizer for a target language code (``zh``, ``zh-CN`` -> ``zh``)."""
     norm = target_lang.strip().lower().replace("_", "-").split("-")[0]
     return "zh" if norm == "zh" else "13a"
+
+
+def heard_text(text: str) -> str:
+    """Text as speech carries it, for BLEU on transcripts of speech (ASR-BLEU): NFKC, lower
+    case, every punctuation mark and symbol a space, whitespace collapsed. Speech has no
+    commas to hear, so a recognizer's guessed punctuation is not scored; this is what the
+    Whisper normalizer that Seamless and NeMo apply to both sides of ASR-BLEU does."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in text)
+    return " ".join(text.split())
 
 
 def _streams(
@@ -95,3 +106,15 @@ def chrf(
     if not hypotheses:
         return 0.0
     return float(sacrebleu.corpus_chrf(list(hypotheses), streams).score)
+
+
+def heard_bleu(
+    hypotheses: list[str], references: list[str] | list[list[str]], target_lang: str
+) -> float:
+    """:func:`bleu` with both sides reduced to :func:`heard_text` (ASR-BLEU's convention)."""
+    streams = _streams(hypotheses, references)
+    return bleu(
+        [heard_text(h) for h in hypotheses],
+        [[heard_text(r) for r in stream] for stream in streams],
+        target_lang,
+    )

@@ -192,10 +192,12 @@ def score_speech_output(
         lang: the target language.
         transcripts: the output audio of each recording transcribed by the packaged
             recognizer; adds ``ASR_BLEU`` and ``S2T_BLEU_recordings`` (the text BLEU with the
-            same, whole-recording segmentation, for a fair ratio).
+            same, whole-recording segmentation, for a fair ratio), both on text as heard
+            (:func:`~simulinterp.eval.quality.heard_text`: no punctuation, lower case, as
+            Seamless scores ASR-BLEU).
         config: the scheduler settings the run used (for the replay without computation).
     """
-    from simulinterp.eval.quality import bleu
+    from simulinterp.eval.quality import heard_bleu
 
     voiced = [r for r in recordings if r.spoken]
     figures = [speech_output_latency(r, lang, config) for r in voiced]
@@ -210,7 +212,7 @@ def score_speech_output(
     scores["max_speed"] = max((s.speed for r in voiced for s in r.spoken), default=1.0)
     if transcripts is not None:
         refs = [r.reference for r in recordings]
-        scores["ASR_BLEU"] = bleu(list(transcripts), refs, lang)
-        scores["S2T_BLEU_recordings"] = bleu([r.prediction for r in recordings], refs, lang)
+        scores["ASR_BLEU"] = heard_bleu(list(transcripts), refs, lang)
+        scores["S2T_BLEU_recordings"] = heard_bleu([r.prediction for r in recordings], refs, lang)
     scores["spoken_clauses"] = sum(len(_clauses(r.spoken)) for r in voiced)
     return scores
