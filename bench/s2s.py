@@ -133,9 +133,12 @@ def run_mix(args, src: str, tgt: str, mix: str, talk, refs: list[str], out: Path
         0, tuple(speech.spoken), talk_s * 1000, join_units(refs, tgt),
         join_units([i.prediction for i in instances], tgt), str(speech.wav_path),
     )  # fmt: skip
-    heard = normalize(
-        engine.whisper.transcribe(load_file(speech.wav_path, max_s=4 * 3600), tgt), tgt
-    )
+    hearer = engine.whisper
+    if args.asr_bleu_model:
+        from simulinterp.asr.models import load_speech_model
+
+        hearer = load_speech_model(args.asr_bleu_model, threads=2)
+    heard = normalize(hearer.transcribe(load_file(speech.wav_path, max_s=4 * 3600), tgt), tgt)
     spoken = score_speech_output([recording], tgt, [heard])
     produced = sum(s.end_s - s.start_s for s in speech.spoken)
     row = {
@@ -160,6 +163,7 @@ def run_mix(args, src: str, tgt: str, mix: str, talk, refs: list[str], out: Path
         "max_speed": round(spoken["max_speed"], 2),
         "S2T_BLEU": round(spoken["S2T_BLEU_recordings"], 2),
         "ASR_BLEU": round(spoken["ASR_BLEU"], 2),
+        "asr_bleu_model": args.asr_bleu_model or "base",
         "S2T_BLEU_sentences": round(text["BLEU"], 2),
         "share_recognition": round(session_busy.get("recognition", 0) / talk_s, 3),
         "share_translation": round(session_busy.get("translation", 0) / talk_s, 3),
@@ -194,6 +198,10 @@ def main() -> int:
         "--realtime",
         action="store_true",
         help="play the talk at the speaker's pace through the live duplex pipeline (wall clock)",
+    )
+    parser.add_argument(
+        "--asr-bleu-model",
+        help="recognizer that hears the output for ASR-BLEU (default: the run's, whisper-base)",
     )
     parser.add_argument("--output", default="runs/s2s")
     args = parser.parse_args()

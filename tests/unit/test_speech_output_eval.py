@@ -113,6 +113,7 @@ def test_eval_with_speech_output_writes_the_keys(fake_models, tone_voice, tmp_pa
         assert key in scores, key
     assert scores["BLEU"] == pytest.approx(100.0)
     assert scores["StartOffset_CA"] >= scores["text_StartOffset_CA"]  # heard after written
+    assert scores["asr_bleu_model"] == "base"  # the run's own recognizer hears the output
     assert scores["StartOffset"] <= scores["StartOffset_CA"]
     wavs = sorted((tmp_path / "out" / "speech").glob("*.interp.wav"))
     assert len(wavs) == 1 and sf.info(str(wavs[0])).duration > 1.0
@@ -153,3 +154,40 @@ def test_asr_bleu_scores_what_is_heard_not_the_recognizers_punctuation(lang, tex
     assert scores["ASR_BLEU"] == pytest.approx(100.0)
     assert scores["S2T_BLEU_recordings"] == pytest.approx(100.0)
     assert bleu([heard], [text], lang) < 90  # the raw text would count commas as missed
+
+
+def test_eval_hears_the_output_with_the_asr_bleu_model(fake_models, tone_voice, tmp_path):  # noqa: F811
+    tones(tmp_path / "a.wav")
+    (tmp_path / "list.txt").write_text("a.wav\n")
+    (tmp_path / "ref.txt").write_text("们去今公园，他喜欢\n")
+    args = [*eval_args(tmp_path), "--target-type", "speech", "--asr-bleu-model", "tiny.en"]
+    assert main(args) == 0
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+    assert scores["asr_bleu_model"] == "tiny.en" and "ASR_BLEU" in scores
+
+
+def test_a_missing_asr_bleu_model_stops_eval_before_the_run(
+    fake_models,  # noqa: F811
+    tone_voice,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+    capsys,  # noqa: F811
+):
+    from simulinterp.asr import models
+    from simulinterp.llm.models import ModelNotFoundError
+
+    installed = models.load_speech_model
+
+    def missing(name, **kwargs):
+        if name != "small":
+            return installed(name, **kwargs)
+        raise ModelNotFoundError(f"{name} is not installed: simulinterp install whisper-{name}")
+
+    monkeypatch.setattr(models, "load_speech_model", missing)
+    tones(tmp_path / "a.wav")
+    (tmp_path / "list.txt").write_text("a.wav\n")
+    (tmp_path / "ref.txt").write_text("们去今公园，他喜欢\n")
+    args = [*eval_args(tmp_path), "--target-type", "speech", "--asr-bleu-model", "small"]
+    assert main(args) == 2
+    assert "--asr-bleu-model: small is not installed" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "instances.log").exists()  # nothing was run for nothing

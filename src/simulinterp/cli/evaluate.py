@@ -98,7 +98,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-offline", action="store_true", help="skip offline_BLEU")
     parser.add_argument("--no-oracle", action="store_true", help="skip oracle_AL")
     add_speech_options(parser)
-    add_voice_options(parser.add_argument_group("speech output (--target-type speech)"))
+    voice = parser.add_argument_group("speech output (--target-type speech)")
+    add_voice_options(voice)
+    voice.add_argument(
+        "--asr-bleu-model",
+        help="the recognizer that transcribes the spoken output for ASR_BLEU: a whisper preset "
+        "(base, small) or directory (default: --asr-model's); the key asr_bleu_model says which",
+    )
     group = parser.add_argument_group("speakers (--source-type speech)")
     group.add_argument(
         "--speakers",

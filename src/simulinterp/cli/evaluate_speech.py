@@ -54,6 +54,7 @@ def run_speech_eval(args: argparse.Namespace) -> int:
     instances = []
     interrupted = False
     speech = _speech_factory(args, output, config.target_lang)
+    hearer = _output_recognizer(args, engine) if speech is not None else None  # before the run
     spoken: list = []
     speakers = _speaker_run(args, engine)
     try:
@@ -88,7 +89,7 @@ def run_speech_eval(args: argparse.Namespace) -> int:
         latency_unit="ms",
     )
     if speech is not None:
-        scores.update(_speech_scores(engine, scores, spoken, config.target_lang))
+        scores.update(_speech_scores(hearer, scores, spoken, config))
     if speakers is not None:
         scores.update(_diarization_scores(args, speakers, items))
         if speech is not None:
@@ -214,9 +215,23 @@ def _speech_factory(args: argparse.Namespace, output: Path, lang: str):
     )
 
 
-def _speech_scores(engine, text_scores: dict, spoken: list, lang: str) -> dict:
-    """The speech-output keys: latency as heard, ASR_BLEU, lag_drift_s; text_* keep the text
-    output's latency."""
+def _output_recognizer(args: argparse.Namespace, engine):
+    """The recognizer that hears the spoken output: ``--asr-bleu-model``, else the run's."""
+    from simulinterp.asr.models import load_speech_model
+    from simulinterp.llm.models import ModelNotFoundError
+
+    name = args.asr_bleu_model or args.asr_model
+    if name == args.asr_model:
+        return name, engine.whisper
+    try:
+        return name, load_speech_model(name, threads=2)
+    except (ModelNotFoundError, ValueError) as err:
+        raise CliError(f"--asr-bleu-model: {err}") from err
+
+
+def _speech_scores(recognizer, text_scores: dict, spoken: list, config) -> dict:
+    """The speech-output keys: latency as heard, ASR_BLEU (``recognizer``: its name and the
+    model), lag_drift_s; text_* keep the text output's latency."""
     from rich.progress import Progress
 
     from simulinterp.asr.text import normalize
@@ -224,17 +239,20 @@ def _speech_scores(engine, text_scores: dict, spoken: list, lang: str) -> dict:
     from simulinterp.eval.speech import LATENCY_KEYS
     from simulinterp.eval.speech_output import score_speech_output
 
+    name, model = recognizer
+    lang = config.target_lang
     transcripts = []
     with Progress() as bar:
         task = bar.add_task("ASR of the speech output", total=len(spoken))
         for recording in spoken:
             audio = load_file(recording.wav, max_s=4 * 3600) if recording.spoken else None
-            text = engine.whisper.transcribe(audio, lang) if audio is not None else ""
+            text = model.transcribe(audio, lang) if audio is not None else ""
             transcripts.append(normalize(text, lang))
             bar.advance(task)
     out = {f"text_{k}": text_scores[k] for k in LATENCY_KEYS if k in text_scores}
     out.update(score_speech_output(spoken, lang, transcripts))
     out["asr_transcripts"] = transcripts
+    out["asr_bleu_model"] = name
     out["target_type"] = "speech"
     return out
 
