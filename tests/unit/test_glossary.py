@@ -169,6 +169,29 @@ def test_wmt_entries_with_an_empty_side_are_skipped_with_a_warning(tmp_path: Pat
     assert read_required_terms(path, "zh", "en") == [["Su Yu", "A visitor"]]
 
 
+def test_wmt_nested_entity_markup_is_removed_from_both_sides(tmp_path: Path) -> None:
+    # As in the WMT 2023 set: the markup of a nested entity, its closing brace lost.
+    line = (
+        '[{"zh": "<PER,T,2>{池瑶", "en": "Empress <PER,T,2>{Chi Yao"},'
+        ' {"zh": "八王子<PER,T,14>{张济", "en": "Eighth Prince <PER,T,14>{Zhang Ji"},'
+        ' {"zh": "{九连城", "en": "Nine Links City"}]'
+    )
+    path = _file(tmp_path, "terms.jsonl", line + "\n")
+    [glossary] = read_line_glossaries(path, "zh", "en")
+    assert glossary.terms == (
+        Term("池瑶", "Empress Chi Yao"),
+        Term("八王子张济", "Eighth Prince Zhang Ji"),
+        Term("九连城", "Nine Links City"),
+    )
+    assert [m.target for m in glossary.find("池瑶见了八王子张济。")] == [
+        "Empress Chi Yao",
+        "Eighth Prince Zhang Ji",
+    ]
+    assert read_required_terms(path, "zh", "en") == [
+        ["Empress Chi Yao", "Eighth Prince Zhang Ji", "Nine Links City"]
+    ]
+
+
 def test_a_second_translation_on_the_same_line_takes_the_next_occurrence(
     tmp_path: Path, caplog
 ) -> None:

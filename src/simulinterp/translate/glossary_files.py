@@ -15,7 +15,9 @@ first line (a ``[`` opens JSON lines):
   entry; within a line, a term given two translations takes them in order of appearance (the
   first 国君 ``a monarch``, the next ``the monarch``: :attr:`Term.later`), and across lines of a
   glossary read as one (:func:`read_glossary`) two translations are an error naming both
-  lines.
+  lines. Some of its entries keep the markup of nested named entities, half closed
+  (``<PER,T,2>{池瑶`` for ``Empress <PER,T,2>{Chi Yao``); it is removed from both sides
+  (:func:`without_markup`), since neither the source nor any translation holds it.
 
 Missing files and text that is not UTF-8 are errors too (:class:`GlossaryError`).
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 from simulinterp.lang import check_pair
@@ -32,6 +35,12 @@ from simulinterp.translate.glossary import Glossary, GlossaryError, Term
 logger = logging.getLogger(__name__)
 
 _JSON_EXAMPLE = '[{"zh": "郝仁", "en": "Hao Ren"}]'
+_MARKUP = re.compile(r"<[A-Z]+,T,\d+>\{|[{}]")
+
+
+def without_markup(term: str) -> str:
+    """``term`` without WMT 2023's nested-entity markup (``<PER,T,14>{`` and stray braces)."""
+    return " ".join(_MARKUP.sub("", term).split())
 
 
 def glossary_format(path: str | Path) -> str:
@@ -190,7 +199,7 @@ def _json_terms(
             if not isinstance(side, str):
                 problem = f"no {lang!r} key" if side is None else f"{lang!r} is not a string"
                 raise GlossaryError(f"{where}, term {index}: {problem} (e.g. {_JSON_EXAMPLE})")
-        pairs.append((sides[0].strip(), sides[1].strip()))
+        pairs.append((without_markup(sides[0]), without_markup(sides[1])))
     return pairs
 
 
